@@ -1,0 +1,173 @@
+//! The numerics contract of docs/numerics.md as code: every rounding rule and
+//! every saturation, one function each. The hardware, the reference kernel and
+//! the tests all call these; nothing else defines the arithmetic.
+
+use crate::config::ArrayConfig;
+
+/// Arithmetic right shift with round-half-up: `(v + 2^(s-1)) >> s`, and `v` for s = 0.
+/// One adder in hardware; ties go towards +infinity (-2.5 -> -2, 2.5 -> 3).
+#[inline(always)]
+pub fn rshift_round(v: i64, s: u32) -> i64 {
+    if s == 0 {
+        v
+    } else {
+        (v + (1i64 << (s - 1))) >> s
+    }
+}
+
+/// Symmetric saturation to a `bits`-wide signed value: clamp to ±(2^(bits-1) - 1).
+/// Symmetric so that negating a saturated value never overflows.
+#[inline(always)]
+pub fn saturate_sym(v: i64, bits: u32) -> i64 {
+    let m = ArrayConfig::sym_max(bits);
+    v.clamp(-m, m)
+}
+
+/// Step 1 in hardware: lane = sat_L(rshift_round(x_q·g_q, lane_shift)).
+#[inline(always)]
+pub fn lane_value(cfg: &ArrayConfig, xq: i64, gq: i64) -> i64 {
+    saturate_sym(rshift_round(xq * gq, cfg.lane_shift()), cfg.lane_bits)
+}
+
+/// Step 3 in hardware: out = sat_O(rshift_round(acc·h_q, h_shift)).
+#[inline(always)]
+pub fn scale_output(cfg: &ArrayConfig, acc: i64, hq: i64) -> i64 {
+    saturate_sym(rshift_round(acc * hq, cfg.h_shift()), cfg.out_bits)
+}
+
+/// Decode one packed sign bit: bit 1 means -1, bit 0 means +1 (official OneBit).
+#[inline(always)]
+pub fn sign_of_bit(bit: u8) -> i64 {
+    1 - 2 * (bit & 1) as i64
+}
+
+/// A vector quantised to signed fixed point with one power-of-two scale:
+/// `value ≈ q · 2^(-frac)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FixedVector {
+    pub q: Vec<i32>,
+    pub frac: i32,
+}
+
+impl FixedVector {
+    pub fn scale(&self) -> f64 {
+        (-self.frac as f64).exp2()
+    }
+    pub fn dequantize(&self) -> Vec<f32> {
+        let s = self.scale();
+        self.q.iter().map(|&q| (q as f64 * s) as f32).collect()
+    }
+}
+
+/// Limits on the power-of-two exponent, so scales stay normal f32 numbers.
+pub const MIN_FRAC: i32 = -100;
+pub const MAX_FRAC: i32 = 100;
+
+/// Quantise `v` to `bits`-wide signed fixed point with a shared power-of-two scale.
+/// `frac` is the largest integer with max|v|·2^frac <= 2^(bits-1) - 1 (clamped to
+/// [MIN_FRAC, MAX_FRAC]); `q = round_half_away(v·2^frac)`, so no value saturates.
+/// All-zero input gives frac = 0. Values must be finite (checked by the caller).
+pub fn quantize_pow2(v: &[f32], bits: u32) -> FixedVector {
+    let lim = ArrayConfig::sym_max(bits) as f64;
+    let maxabs = v.iter().fold(0f64, |m, &x| m.max((x as f64).abs()));
+    let frac = if maxabs == 0.0 {
+        0
+    } else {
+        let mut f = (lim / maxabs).log2().floor() as i32;
+        // log2 in floating point can be off by one at exact powers of two: fix it up.
+        while maxabs * (f as f64).exp2() > lim {
+            f -= 1;
+        }
+        while maxabs * ((f + 1) as f64).exp2() <= lim {
+            f += 1;
+        }
+        f.clamp(MIN_FRAC, MAX_FRAC)
+    };
+    let s = (frac as f64).exp2();
+    let q = v
+        .iter()
+        .map(|&x| ((x as f64) * s).round().clamp(-lim, lim) as i32)
+        .collect();
+    FixedVector { q, frac }
+}
+
+/// Per-token symmetric activation quantisation: s = max|x| / (2^(A-1) - 1),
+/// x_q = round_half_away(x / s), in [-(2^(A-1)-1), 2^(A-1)-1]. An all-zero token
+/// gets s = 1. Returns (x_q, s).
+pub fn quantize_token(x: &[f32], act_bits: u32, out: &mut [i32]) -> f32 {
+    let lim = ArrayConfig::sym_max(act_bits) as f32;
+    let maxabs = x.iter().fold(0f32, |m, &v| m.max(v.abs()));
+    let scale = if maxabs > 0.0 { maxabs / lim } else { 1.0 };
+    let inv = 1.0 / scale;
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = (v * inv).round().clamp(-lim, lim) as i32;
+    }
+    scale
+}
+
+/// Float value of one unit of the output word for a token with activation scale
+/// `act_scale`: act_scale · 2^(lane_shift - g_frac) · 2^(h_shift - h_frac).
+pub fn output_unit(cfg: &ArrayConfig, act_scale: f32, g_frac: i32, h_frac: i32) -> f64 {
+    let e = cfg.lane_shift() as i32 - g_frac + cfg.h_shift() as i32 - h_frac;
+    act_scale as f64 * (e as f64).exp2()
+}
+
+/// LayerNorm without affine parameters over one row, in place:
+/// (y - mean) / sqrt(var + eps), biased variance, accumulated in f64.
+pub fn layer_norm_in_place(y: &mut [f32], eps: f64) {
+    if y.is_empty() {
+        return;
+    }
+    let n = y.len() as f64;
+    let mean = y.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let var = y.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+    let inv = 1.0 / (var + eps).sqrt();
+    for v in y.iter_mut() {
+        *v = ((*v as f64 - mean) * inv) as f32;
+    }
+}
+
+/// Default LayerNorm epsilon (PyTorch's `nn.LayerNorm` default).
+pub const LAYER_NORM_EPS: f64 = 1e-5;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_is_half_up() {
+        assert_eq!(rshift_round(5, 1), 3); // 2.5 -> 3
+        assert_eq!(rshift_round(-5, 1), -2); // -2.5 -> -2
+        assert_eq!(rshift_round(-6, 2), -1); // -1.5 -> -1
+        assert_eq!(rshift_round(7, 0), 7);
+    }
+
+    #[test]
+    fn saturation_is_symmetric() {
+        assert_eq!(saturate_sym(200, 8), 127);
+        assert_eq!(saturate_sym(-200, 8), -127);
+        assert_eq!(saturate_sym(-128, 8), -127);
+        assert_eq!(saturate_sym(5, 8), 5);
+    }
+
+    #[test]
+    fn pow2_quantisation_never_saturates() {
+        let v = [0.3f32, -1.7, 0.001, 1.7];
+        let f = quantize_pow2(&v, 8);
+        assert_eq!(f.frac, 6); // 1.7 * 64 = 108.8 <= 127 < 1.7 * 128
+        assert_eq!(f.q, vec![19, -109, 0, 109]);
+        let exact = quantize_pow2(&[1.0], 8);
+        assert_eq!(exact.frac, 6); // 64 <= 127, 128 > 127
+        assert_eq!(quantize_pow2(&[0.0, 0.0], 8).frac, 0);
+    }
+
+    #[test]
+    fn token_quantisation() {
+        let mut q = [0i32; 3];
+        let s = quantize_token(&[1.0, -0.5, 0.25], 8, &mut q);
+        assert_eq!(s, 1.0 / 127.0);
+        assert_eq!(q, [127, -64, 32]); // -63.5 rounds away from zero
+        let s0 = quantize_token(&[0.0, 0.0, 0.0], 8, &mut q);
+        assert_eq!((s0, q), (1.0, [0, 0, 0]));
+    }
+}
