@@ -2,6 +2,7 @@
 //! configuration, the fixed-point numerics (docs/numerics.md), the bit-exact
 //! software reference, and the 1-bit model file format (docs/format.md).
 
+pub mod backend;
 pub mod config;
 pub mod format;
 pub mod numerics;
