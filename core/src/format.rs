@@ -252,8 +252,11 @@ impl OneBitModel {
 
     /// Parse and validate the bytes of a model file.
     pub fn from_bytes(bytes: &[u8]) -> Result<OneBitModel, FormatProblem> {
-        let (_, st_meta) = SafeTensors::read_metadata(bytes).map_err(|e| FormatProblem::Safetensors(e.to_string()))?;
-        let st = SafeTensors::deserialize(bytes).map_err(|e| FormatProblem::Safetensors(e.to_string()))?;
+        let (_, st_meta) = SafeTensors::read_metadata(bytes).map_err(|e| match (&e, find_size_lie(bytes)) {
+            (safetensors::SafeTensorError::TensorInvalidInfo, Some(lie)) => FormatProblem::Safetensors(lie),
+            _ => explain(e, bytes.len()),
+        })?;
+        let st = SafeTensors::deserialize(bytes).map_err(|e| explain(e, bytes.len()))?;
         let json = st_meta
             .metadata()
             .as_ref()
@@ -350,6 +353,43 @@ impl OneBitModel {
             tensors,
         })
     }
+}
+
+/// Say what a safetensors error means for someone holding the file.
+fn explain(e: safetensors::SafeTensorError, len: usize) -> FormatProblem {
+    use safetensors::SafeTensorError as E;
+    let what = match &e {
+        E::HeaderTooSmall => format!("file is {len} bytes, too short for a safetensors header (truncated or empty?)"),
+        E::InvalidHeaderLength => format!("header length field points past the end of the {len}-byte file (truncated?)"),
+        E::HeaderTooLarge => "header length field is implausibly large (corrupt file?)".to_string(),
+        E::MetadataIncompleteBuffer => format!("tensor data does not end exactly at the end of the {len}-byte file (truncated, or sizes in the header are wrong)"),
+        E::InvalidOffset(name) => format!("data offsets of tensor `{name}` disagree with its dtype and shape"),
+        E::TensorInvalidInfo => "a tensor's dtype, shape and data offsets disagree".to_string(),
+        _ => e.to_string(),
+    };
+    FormatProblem::Safetensors(what)
+}
+
+/// safetensors reports a size mismatch without the tensor's name: find it.
+fn find_size_lie(bytes: &[u8]) -> Option<String> {
+    let n = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?) as usize;
+    let header: serde_json::Value = serde_json::from_slice(bytes.get(8..8usize.checked_add(n)?)?).ok()?;
+    for (name, info) in header.as_object()? {
+        if name == "__metadata__" {
+            continue;
+        }
+        let dtype: Dtype = serde_json::from_value(info.get("dtype")?.clone()).ok()?;
+        let shape: Vec<usize> = serde_json::from_value(info.get("shape")?.clone()).ok()?;
+        let offsets: (usize, usize) = serde_json::from_value(info.get("data_offsets")?.clone()).ok()?;
+        let want = shape.iter().try_fold(dtype.bitsize(), |a, &d| a.checked_mul(d))? / 8;
+        let have = offsets.1.checked_sub(offsets.0)?;
+        if want != have {
+            return Some(format!(
+                "tensor `{name}`: dtype {dtype:?} and shape {shape:?} need {want} bytes, the header gives it {have}"
+            ));
+        }
+    }
+    None
 }
 
 fn expect_dtype(name: &str, found: Dtype, expected: &str, ok: bool) -> Result<(), FormatProblem> {

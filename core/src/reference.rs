@@ -253,21 +253,48 @@ pub fn integer_forward(
     Ok(out)
 }
 
+/// Threads the kernel may use: `ONEBIT_THREADS` if set, else every core.
+pub fn kernel_threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::env::var("ONEBIT_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&t| t > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1))
+    })
+}
+
 /// Tokens processed together by the multi-token kernel (one AVX2 register of i16).
 const TOKEN_BLOCK: usize = 16;
 /// Bytes of lookup table built at a time (kept within a typical L2 cache).
 const TABLE_BYTES: usize = 256 * 1024;
 
 trait TableEntry: Copy + Default + Send + Sync + std::ops::Add<Output = Self> + Into<i32> {
+    /// The sum of two table entries cannot overflow the entry type. True for
+    /// i16 tables, which are only used when lane_bits <= 12: 2·8·2047 <= 32767.
+    const PAIRS_FIT: bool;
     fn from_lane(l: i16) -> Self;
 }
+
+/// The TB entries starting at `at`. `at` is always j·256·TB + byte·TB with
+/// j < the chunk's groups and byte < 256, inside the table; checked in debug builds.
+#[inline(always)]
+fn entry<E: TableEntry, const TB: usize>(table: &[E], at: usize) -> &[E; TB] {
+    debug_assert!(at + TB <= table.len());
+    // SAFETY: see above; the bounds check costs a third of the inner loop.
+    unsafe { &*(table.as_ptr().add(at) as *const [E; TB]) }
+}
+
 impl TableEntry for i16 {
+    const PAIRS_FIT: bool = true;
     #[inline(always)]
     fn from_lane(l: i16) -> Self {
         l
     }
 }
 impl TableEntry for i32 {
+    const PAIRS_FIT: bool = false;
     #[inline(always)]
     fn from_lane(l: i16) -> Self {
         l as i32
@@ -285,11 +312,7 @@ fn bit_sums<const TB: usize>(
     small: bool,
 ) -> Vec<i32> {
     let mut sums = vec![0i32; m * n];
-    let threads = if n * groups * m >= 1 << 16 {
-        std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).min(n)
-    } else {
-        1
-    };
+    let threads = if n * groups * m >= 1 << 16 { kernel_threads().min(n) } else { 1 };
     for t0 in (0..m).step_by(TB) {
         let tb = TB.min(m - t0);
         // Token-interleaved lanes for this block: blk[k*TB + t].
@@ -338,7 +361,7 @@ fn dispatch<E: TableEntry, const TB: usize>(
             return;
         }
     }
-    table_kernel::<E, TB>(blk, signs, groups, rows, out)
+    table_kernel::<E, TB, false>(blk, signs, groups, rows, out)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -350,13 +373,40 @@ unsafe fn table_kernel_avx2<E: TableEntry, const TB: usize>(
     rows: Range<usize>,
     out: &mut [[i32; TB]],
 ) {
-    table_kernel::<E, TB>(blk, signs, groups, rows, out)
+    table_kernel::<E, TB, true>(blk, signs, groups, rows, out)
+}
+
+/// One output row of the 16-token kernel with i16 tables: two entries are added
+/// in i16 (they fit, see `PAIRS_FIT`), then widened to i32 once per pair.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn row_sums_tb16_i16_avx2(table: *const i16, row: &[u8], per_group: usize) -> [i32; 16] {
+    use std::arch::x86_64::*;
+    let mut lo = _mm256_setzero_si256();
+    let mut hi = _mm256_setzero_si256();
+    let at = |j: usize, byte: u8| table.add(j * per_group + byte as usize * 16) as *const __m256i;
+    let mut j = 0;
+    while j + 1 < row.len() {
+        let s = _mm256_add_epi16(_mm256_loadu_si256(at(j, row[j])), _mm256_loadu_si256(at(j + 1, row[j + 1])));
+        lo = _mm256_add_epi32(lo, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(s)));
+        hi = _mm256_add_epi32(hi, _mm256_cvtepi16_epi32(_mm256_extracti128_si256::<1>(s)));
+        j += 2;
+    }
+    if j < row.len() {
+        let s = _mm256_loadu_si256(at(j, row[j]));
+        lo = _mm256_add_epi32(lo, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(s)));
+        hi = _mm256_add_epi32(hi, _mm256_cvtepi16_epi32(_mm256_extracti128_si256::<1>(s)));
+    }
+    let mut out = [0i32; 16];
+    _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, lo);
+    _mm256_storeu_si256(out.as_mut_ptr().add(8) as *mut __m256i, hi);
+    out
 }
 
 /// For each byte of signs (8 inputs) a table of the 256 possible sums of its
 /// lanes, one entry per token of the block; then one lookup per byte per row.
 #[inline(always)]
-fn table_kernel<E: TableEntry, const TB: usize>(
+fn table_kernel<E: TableEntry, const TB: usize, const AVX2: bool>(
     blk: &[i16],
     signs: &[u8],
     groups: usize,
@@ -383,12 +433,22 @@ fn table_kernel<E: TableEntry, const TB: usize>(
                 }
             }
         }
+        let table = &table[..gc * per_group];
         for (o, acc_out) in rows.clone().zip(out.iter_mut()) {
             let row = &signs[o * groups + g0..o * groups + g0 + gc];
+            #[cfg(target_arch = "x86_64")]
+            if AVX2 && TB == 16 && E::PAIRS_FIT {
+                // SAFETY: AVX2 is only set by the dispatcher after detecting it;
+                // PAIRS_FIT holds only for i16 entries, so the table is i16.
+                let sums = unsafe { row_sums_tb16_i16_avx2(table.as_ptr() as *const i16, row, per_group) };
+                for t in 0..TB {
+                    acc_out[t] += sums[t];
+                }
+                continue;
+            }
             let mut acc = [0i32; TB];
             for (j, &byte) in row.iter().enumerate() {
-                let at = j * per_group + byte as usize * TB;
-                let e: &[E; TB] = table[at..at + TB].try_into().unwrap();
+                let e = entry::<E, TB>(table, j * per_group + byte as usize * TB);
                 for t in 0..TB {
                     acc[t] += e[t].into();
                 }
@@ -468,6 +528,21 @@ pub fn float_forward(layer: &PackedLayer, x: ArrayView2<f32>) -> Result<Array2<f
     Ok(y)
 }
 
+/// Largest error of one lane in lane units: 1/2 from rounding, or 1 where the
+/// largest symmetric product can round up to 2^(L-1) and be saturated back.
+fn lane_rounding_error(cfg: &ArrayConfig) -> f64 {
+    let s = cfg.lane_shift();
+    if s == 0 {
+        return 0.0;
+    }
+    let slack = ((1u64 << (cfg.act_bits - 1)) + (1u64 << (cfg.g_bits - 1)) - 1) as f64;
+    if slack > (s as f64 - 1.0).exp2() {
+        0.5
+    } else {
+        1.0
+    }
+}
+
 /// Per-output bound on |integer pipeline - float layer| before LayerNorm, as
 /// derived in docs/numerics.md ("Error bound"):
 ///
@@ -491,10 +566,11 @@ pub fn error_bound(
     let mut bound = Array2::<f64>::zeros((m, n));
     for t in 0..m {
         let sx = scales[t] as f64;
-        let dx = sx / 2.0;
+        // Half a step, plus the f32 rounding of x·(1/s) before it is rounded.
+        let dx = sx * (0.5 + (-16f64).exp2());
         let lane_unit = if cfg.lane_shift() > 0 { sx * ((cfg.lane_shift() as i32 - q.g.frac) as f64).exp2() } else { 0.0 };
         let out_unit = output_unit(cfg, scales[t], q.g.frac, q.h.frac);
-        let mut e1 = k as f64 * lane_unit / 2.0;
+        let mut e1 = k as f64 * lane_unit * lane_rounding_error(cfg);
         let mut xg = 0f64;
         for i in 0..k {
             let xa = (x[[t, i]] as f64).abs();

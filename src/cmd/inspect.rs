@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use onebit_core::format::OneBitModel;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -17,27 +18,27 @@ pub fn run(a: InspectArgs) -> anyhow::Result<()> {
     let model = OneBitModel::load(&a.model)?;
     let bytes = std::fs::metadata(&a.model).with_context(|| format!("{}", a.model.display()))?.len();
     let s = model.summary(bytes);
+    let mut o = String::new();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
-        return Ok(());
+        return super::emit(&(serde_json::to_string_pretty(&s)? + "\n"));
     }
-    println!("{} (format version {})", a.model.display(), s.format_version);
-    println!("{:<44} {:>8} {:>8} {:>12} {:>9}", "1-bit linear", "in (K)", "out (N)", "bytes", "bits/w");
+    let _ = writeln!(o, "{} (format version {})", a.model.display(), s.format_version);
+    let _ = writeln!(o, "{:<44} {:>8} {:>8} {:>12} {:>9}", "1-bit linear", "in (K)", "out (N)", "bytes", "bits/w");
     for l in &s.linears {
-        println!("{:<44} {:>8} {:>8} {:>12} {:>9.4}", l.name, l.in_features, l.out_features, l.bytes, l.bits_per_weight);
+        let _ = writeln!(o, "{:<44} {:>8} {:>8} {:>12} {:>9.4}", l.name, l.in_features, l.out_features, l.bytes, l.bits_per_weight);
     }
     if !s.full_precision_tensors.is_empty() {
-        println!();
-        println!("{:<44} {:>20} {:>6}", "full-precision tensor", "shape", "dtype");
+        let _ = writeln!(o);
+        let _ = writeln!(o, "{:<44} {:>20} {:>6}", "full-precision tensor", "shape", "dtype");
         for t in &s.full_precision_tensors {
-            println!("{:<44} {:>20} {:>6}", t.name, format!("{:?}", t.shape), format!("{:?}", t.dtype));
+            let _ = writeln!(o, "{:<44} {:>20} {:>6}", t.name, format!("{:?}", t.shape), format!("{:?}", t.dtype));
         }
     }
-    println!();
-    println!("1-bit linears:        {} ({} parameters, {} bytes, {:.4} bits per weight)", s.linears.len(), s.onebit_parameters, s.onebit_bytes, s.bits_per_weight);
-    println!("full precision:       {} tensors ({} parameters, {} bytes)", s.full_precision_tensors.len(), s.full_precision_parameters, s.full_precision_bytes);
-    println!("file size:            {} bytes", s.file_bytes);
-    Ok(())
+    let _ = writeln!(o);
+    let _ = writeln!(o, "1-bit linears:        {} ({} parameters, {} bytes, {:.4} bits per weight)", s.linears.len(), s.onebit_parameters, s.onebit_bytes, s.bits_per_weight);
+    let _ = writeln!(o, "full precision:       {} tensors ({} parameters, {} bytes)", s.full_precision_tensors.len(), s.full_precision_parameters, s.full_precision_bytes);
+    let _ = writeln!(o, "file size:            {} bytes", s.file_bytes);
+    super::emit(&o)
 }
 
 #[derive(clap::Args, Debug)]

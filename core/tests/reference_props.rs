@@ -1,0 +1,256 @@
+//! Properties of the reference: the fast kernel equals the plain definition bit
+//! for bit, the integer pipeline stays within the derived error bound of the
+//! float layer, packing round-trips, and no declared width can overflow.
+
+use ndarray::Array2;
+use onebit_core::config::{clog2, ArrayConfig, PRESET_NAMES};
+use onebit_core::numerics::{lane_value, rshift_round, scale_output};
+use onebit_core::pack::{pack_sign_values, pack_signs, packed_row_bytes, unpack_signs};
+use onebit_core::reference::{
+    dequantize_outputs, error_bound, float_forward, float_forward_pre_norm, integer_forward, integer_forward_naive,
+    quantize_activations, reference_forward, PackedLayer, QuantizedLayer,
+};
+use onebit_core::numerics::FixedVector;
+use proptest::prelude::*;
+
+fn fits(v: i64, bits: u32) -> bool {
+    let (lo, hi) = ArrayConfig::port_range(bits);
+    (lo..=hi).contains(&v)
+}
+
+/// Any valid configuration (small arrays; widths over their whole legal range).
+fn any_config() -> impl Strategy<Value = ArrayConfig> {
+    (1usize..=20, 1usize..=20, 4u32..=16, 2u32..=16, 2u32..=16, prop::sample::select(vec![1usize, 7, 100, 4096, 16384, 1 << 20]))
+        .prop_flat_map(|(rows, cols, a, g, h, max_k)| {
+            let lane_max = (a + g - 1).min(16);
+            (Just((rows, cols, a, g, h, max_k)), 2u32..=lane_max)
+        })
+        .prop_flat_map(|((rows, cols, a, g, h, max_k), lane)| {
+            let acc = lane + clog2(max_k);
+            (Just((rows, cols, a, g, h, max_k, lane)), 2u32..=acc)
+        })
+        .prop_map(|((rows, cols, a, g, h, max_k, lane), out)| ArrayConfig {
+            rows,
+            cols,
+            act_bits: a,
+            g_bits: g,
+            lane_bits: lane,
+            h_bits: h,
+            out_bits: out,
+            weight_beat_bits: 1,
+            max_k,
+            acc_depth: 16,
+        })
+}
+
+/// Shapes that matter: 1, around a byte, around the array size, and random.
+fn odd_dim(r: usize) -> impl Strategy<Value = usize> {
+    prop_oneof![
+        prop::sample::select(vec![1usize, 7, 8, 9, r.saturating_sub(1).max(1), r, r + 1]),
+        1usize..70,
+    ]
+}
+
+/// A quantised layer with g_q, h_q drawn over the whole port range (extremes often).
+fn int_layer(cfg: ArrayConfig, k: usize, n: usize) -> impl Strategy<Value = QuantizedLayer> {
+    let (glo, ghi) = ArrayConfig::port_range(cfg.g_bits);
+    let (hlo, hhi) = ArrayConfig::port_range(cfg.h_bits);
+    let gq = prop::collection::vec(prop_oneof![Just(glo), Just(ghi), Just(0), glo..=ghi], k);
+    let hq = prop::collection::vec(prop_oneof![Just(hlo), Just(hhi), Just(0), hlo..=hhi], n);
+    let signs = prop::collection::vec(prop::bool::ANY, n * k);
+    (gq, hq, signs).prop_map(move |(gq, hq, s)| {
+        let sv: Vec<i8> = s.iter().map(|&b| if b { -1 } else { 1 }).collect();
+        QuantizedLayer {
+            in_features: k,
+            out_features: n,
+            signs: pack_sign_values(&sv, n, k),
+            g: FixedVector { q: gq.into_iter().map(|v| v as i32).collect(), frac: 0 },
+            h: FixedVector { q: hq.into_iter().map(|v| v as i32).collect(), frac: 0 },
+        }
+    })
+}
+
+fn int_tokens(cfg: ArrayConfig, m: usize, k: usize) -> impl Strategy<Value = Array2<i32>> {
+    let (lo, hi) = ArrayConfig::port_range(cfg.act_bits);
+    prop::collection::vec(prop_oneof![Just(lo), Just(hi), Just(0), lo..=hi], m * k)
+        .prop_map(move |v| Array2::from_shape_vec((m, k), v.into_iter().map(|x| x as i32).collect()).unwrap())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// The table kernel (both the 1-token and the 16-token paths, i16 and i32
+    /// tables) equals the one-add-at-a-time definition on every bit.
+    #[test]
+    fn fast_kernel_equals_definition(
+        (cfg, layer, xq) in any_config().prop_flat_map(|cfg| {
+            let r = cfg.rows;
+            (Just(cfg), odd_dim(r).prop_filter("K <= max_k", move |&k| k <= cfg.max_k), odd_dim(cfg.cols), prop::sample::select(vec![1usize, 2, 3, 4, 5, 16, 17, 33]))
+        }).prop_flat_map(|(cfg, k, n, m)| (Just(cfg), int_layer(cfg, k, n), int_tokens(cfg, m, k)))
+    ) {
+        let fast = integer_forward(&cfg, &layer, xq.view()).unwrap();
+        let slow = integer_forward_naive(&cfg, &layer, xq.view()).unwrap();
+        prop_assert_eq!(fast, slow);
+    }
+
+    /// Packing round-trips for any shape, including K not a multiple of 8.
+    #[test]
+    fn packing_round_trips(n in 1usize..20, k in prop::sample::select(vec![1usize, 7, 8, 9, 15, 16, 17, 31, 32, 33, 4095])) {
+        let signs: Vec<i8> = (0..n * k).map(|i| if (i * 2654435761usize) % 7 < 3 { -1 } else { 1 }).collect();
+        let packed = pack_sign_values(&signs, n, k);
+        prop_assert_eq!(packed.len(), n * packed_row_bytes(k));
+        prop_assert_eq!(unpack_signs(&packed, n, k), signs.clone());
+        let w: Vec<f32> = signs.iter().map(|&s| s as f32 * 0.3).collect();
+        prop_assert_eq!(pack_signs(&w, n, k), packed);
+    }
+
+    /// The integer pipeline stays within the bound derived in docs/numerics.md
+    /// of the float OneBit layer, before LayerNorm; LayerNorm then agrees too.
+    #[test]
+    fn integer_within_derived_bound_of_float(
+        preset in prop::sample::select(PRESET_NAMES.to_vec()),
+        k in prop::sample::select(vec![1usize, 7, 8, 9, 15, 16, 17, 31, 32, 33, 100, 257]),
+        n in prop::sample::select(vec![1usize, 2, 7, 8, 9, 16, 17, 33]),
+        m in 1usize..6,
+        seed in any::<u64>(),
+        x_scale in prop::sample::select(vec![1e-3f32, 1.0, 1e3]),
+        g_scale in prop::sample::select(vec![1e-2f32, 1.0, 30.0]),
+    ) {
+        let cfg = ArrayConfig::preset(preset).unwrap();
+        let mut rng = onebit_core::synth::SplitMix64(seed);
+        let mut layer = onebit_core::synth::random_layer(&mut rng, k, n);
+        layer.g.iter_mut().for_each(|g| *g *= g_scale * if rng.unit() < 0.2 { -1.0 } else { 1.0 });
+        if rng.unit() < 0.3 { layer.h[0] = 0.0; }
+        let x = Array2::from_shape_fn((m, k), |_| x_scale * rng.symmetric());
+        let q = layer.quantize(&cfg).unwrap();
+        let xq = quantize_activations(x.view(), cfg.act_bits).unwrap();
+        let out = integer_forward(&cfg, &q, xq.xq.view()).unwrap();
+        let pre_int = dequantize_outputs(&cfg, &q, &out, &xq.scales);
+        let pre_float = float_forward_pre_norm(&layer, x.view()).unwrap();
+        let bound = error_bound(&cfg, &layer, &q, x.view(), &xq.scales);
+        for ((a, b), e) in pre_int.iter().zip(pre_float.iter()).zip(bound.iter()) {
+            prop_assert!(((*a as f64) - (*b as f64)).abs() <= *e, "int {a} float {b} bound {e}");
+        }
+        let (_, post) = reference_forward(&cfg, &q, x.view()).unwrap();
+        prop_assert!(post.iter().all(|v| v.is_finite()));
+        let _ = float_forward(&layer, x.view()).unwrap();
+    }
+}
+
+/// Saturation is where hardware and software most often disagree: the most
+/// negative port values (not produced by the quantisers, but legal on the wire).
+#[test]
+fn saturation_at_port_extremes() {
+    for name in PRESET_NAMES {
+        let cfg = ArrayConfig::preset(name).unwrap();
+        let (xlo, _) = ArrayConfig::port_range(cfg.act_bits);
+        let (glo, _) = ArrayConfig::port_range(cfg.g_bits);
+        let lane_max = ArrayConfig::sym_max(cfg.lane_bits);
+        // (-2^(A-1))·(-2^(G-1)) rounds to exactly 2^(L-1): one past the lane range.
+        assert_eq!(rshift_round(xlo * glo, cfg.lane_shift()), lane_max + 1, "{name}");
+        assert_eq!(lane_value(&cfg, xlo, glo), lane_max, "{name}: lane saturates symmetrically");
+        // The most negative product, -2^(A-1)·(2^(G-1)-1), stays inside the lane.
+        let neg = rshift_round(xlo * (-glo - 1), cfg.lane_shift());
+        assert_eq!(lane_value(&cfg, xlo, -glo - 1), neg.max(-lane_max), "{name}");
+        let out_max = ArrayConfig::sym_max(cfg.out_bits);
+        let (hlo, _) = ArrayConfig::port_range(cfg.h_bits);
+        // acc·(-2^(H-1)) >> (H-1) = -acc: the only h that can reach |acc|.
+        let acc = -(ArrayConfig::sym_max(cfg.acc_bits()));
+        assert_eq!(scale_output(&cfg, acc, hlo), out_max.min(-acc), "{name}");
+    }
+}
+
+/// The derived widths make overflow impossible at K = max_k with all-max and
+/// all-min inputs: every intermediate fits the width the hardware gives it.
+#[test]
+fn no_width_overflows_at_max_k() {
+    for name in PRESET_NAMES {
+        let cfg = ArrayConfig::preset(name).unwrap();
+        let k = cfg.max_k;
+        let (xlo, xhi) = ArrayConfig::port_range(cfg.act_bits);
+        let (glo, ghi) = ArrayConfig::port_range(cfg.g_bits);
+        let (hlo, hhi) = ArrayConfig::port_range(cfg.h_bits);
+        for (x, g, h, sign) in [(xhi, ghi, hhi, 1i8), (xlo, glo, hlo, 1), (xlo, ghi, hlo, 1), (xhi, ghi, hlo, -1), (xlo, glo, hhi, -1)] {
+            let product = x * g;
+            assert!(fits(product, cfg.g_product_bits()), "{name}: x·g");
+            let lane = lane_value(&cfg, x, g);
+            assert!(fits(lane, cfg.lane_bits), "{name}: lane");
+            let psum = lane * sign as i64 * cfg.rows as i64;
+            assert!(fits(psum, cfg.psum_bits()), "{name}: psum of {} rows = {psum}", cfg.rows);
+            let acc = lane * sign as i64 * k as i64;
+            assert!(fits(acc, cfg.acc_bits()), "{name}: acc at max K = {acc}");
+            assert!(fits(acc * h, cfg.h_product_bits()), "{name}: acc·h");
+            let out = scale_output(&cfg, acc, h);
+            assert!(fits(out, cfg.out_bits), "{name}: out");
+            // And the kernel itself, on the full max-K row.
+            let layer = QuantizedLayer {
+                in_features: k,
+                out_features: 1,
+                signs: pack_sign_values(&vec![sign; k], 1, k),
+                g: FixedVector { q: vec![g as i32; k], frac: 0 },
+                h: FixedVector { q: vec![h as i32], frac: 0 },
+            };
+            let xq = Array2::from_elem((1, k), x as i32);
+            let y = integer_forward(&cfg, &layer, xq.view()).unwrap();
+            assert_eq!(y[[0, 0]], out, "{name}: kernel at max K");
+        }
+    }
+}
+
+/// The worked example of docs/numerics.md, number by number.
+#[test]
+fn worked_example_from_docs() {
+    let cfg = ArrayConfig::SIM16;
+    let w = [1.0f32, -1.0, 1.0, -1.0, -1.0, 1.0];
+    let layer = PackedLayer::from_dense(&w, 2, 3, vec![0.5, 1.0, -0.75], vec![0.9, -0.3]).unwrap();
+    assert_eq!(layer.signs, vec![0b010, 0b011]);
+    let q = layer.quantize(&cfg).unwrap();
+    assert_eq!((q.g.frac, q.g.q.clone()), (6, vec![32, 64, -48]));
+    assert_eq!((q.h.frac, q.h.q.clone()), (15, vec![29491, -9830]));
+    let x = Array2::from_shape_vec((1, 3), vec![1.0f32, -0.5, 0.25]).unwrap();
+    let xq = quantize_activations(x.view(), cfg.act_bits).unwrap();
+    assert_eq!(xq.xq.as_slice().unwrap(), &[127, -64, 32]);
+    let lanes: Vec<i64> = (0..3).map(|i| lane_value(&cfg, xq.xq[[0, i]] as i64, q.g.q[i] as i64)).collect();
+    assert_eq!(lanes, vec![508, -512, -192]);
+    let out = integer_forward(&cfg, &q, xq.xq.view()).unwrap();
+    assert_eq!(out.as_slice().unwrap(), &[745, 56]);
+    let pre = dequantize_outputs(&cfg, &q, &out, &xq.scales);
+    assert!((pre[[0, 0]] - 745.0 / 1016.0).abs() < 1e-6);
+    assert!((pre[[0, 1]] - 56.0 / 1016.0).abs() < 1e-6);
+    let float = float_forward_pre_norm(&layer, x.view()).unwrap();
+    assert!((float[[0, 0]] - 0.73125).abs() < 1e-6 && (float[[0, 1]] - 0.05625).abs() < 1e-6);
+}
+
+/// Bad inputs are errors, never panics or silent garbage.
+#[test]
+fn bad_inputs_are_errors() {
+    let cfg = ArrayConfig::SIM16;
+    assert!(PackedLayer::new(9, 1, vec![0, 0b10], vec![1.0; 9], vec![1.0]).is_err(), "padding bit set");
+    assert!(PackedLayer::new(8, 1, vec![0], vec![f32::NAN; 8], vec![1.0]).is_err(), "NaN in g");
+    assert!(PackedLayer::new(8, 1, vec![0, 0], vec![1.0; 8], vec![1.0]).is_err(), "signs too long");
+    let big = PackedLayer::new(cfg.max_k + 1, 1, vec![0; packed_row_bytes(cfg.max_k + 1)], vec![1.0; cfg.max_k + 1], vec![1.0]).unwrap();
+    assert!(big.quantize(&cfg).is_err(), "K above max_k");
+    let layer = PackedLayer::new(8, 1, vec![0], vec![1.0; 8], vec![1.0]).unwrap().quantize(&cfg).unwrap();
+    let xq = Array2::from_elem((1, 8), 128);
+    assert!(integer_forward(&cfg, &layer, xq.view()).is_err(), "x_q past 8 bits");
+    let xq = Array2::from_elem((1, 7), 1);
+    assert!(integer_forward(&cfg, &layer, xq.view()).is_err(), "wrong K");
+}
+
+/// Shapes large enough that the kernel splits rows across threads, on both the
+/// 1-token and the 16-token paths and with i16 and i32 tables.
+#[test]
+fn threaded_kernel_equals_definition() {
+    let mut rng = onebit_core::synth::SplitMix64(9);
+    for (lane_bits, m) in [(12u32, 1usize), (12, 37), (14, 3), (14, 20)] {
+        let cfg = ArrayConfig { lane_bits, ..ArrayConfig::SIM16 };
+        let (k, n) = (2003, 301);
+        let layer = onebit_core::synth::random_layer(&mut rng, k, n).quantize(&cfg).unwrap();
+        let x = Array2::from_shape_fn((m, k), |_| rng.range_i64(-128, 127) as i32);
+        assert_eq!(
+            integer_forward(&cfg, &layer, x.view()).unwrap(),
+            integer_forward_naive(&cfg, &layer, x.view()).unwrap(),
+            "lane_bits {lane_bits}, M {m}"
+        );
+    }
+}
