@@ -43,11 +43,12 @@ $(VENV)/.installed: Makefile
 test: deps
 	$(CARGO) test --workspace --all-targets
 
+SIM_CASES ?= 10000
 sim: deps
-	@echo "make sim: the Verilator co-simulation lands with the sim issue (#4)"; exit 2
+	$(CARGO) run -p onebit-sim --bin onebit-sim -- --preset $(PRESET) --cases $(SIM_CASES) --json bench-results/sim.json
 
-verilog:
-	@echo "make verilog: the RustHDL accelerator lands with the hdl issue (#3)"; exit 2
+verilog: deps-apt
+	$(CARGO) run --release -p onebit-hdl --bin onebit-verilog -- --preset all --out build/verilog --check
 
 bitstream: deps
 	@echo "make bitstream: lands with the bitstream flow"; exit 2
@@ -55,8 +56,9 @@ bitstream: deps
 ppl: deps
 	@echo "make ppl: lands with the model (#5) and driver issues"; exit 2
 
-bench:
+bench: deps
 	$(CARGO) bench --bench reference_kernel
+	$(CARGO) bench -p onebit-sim --bench sim_speed
 
 clean:
 	rm -rf build

@@ -1,1 +1,15 @@
-//! placeholder until its issue lands
+//! Host driver for the OneBit accelerator (first version).
+//!
+//! - [`wire`]: opcodes, command words, beat packing.
+//! - [`program`]: compile a quantised layer and its activations into the
+//!   command list and stream beats, and assemble the drained words.
+//! - [`stream`]: the one cycle-level driver that runs a program over any
+//!   device model implementing [`stream::DevicePorts`].
+
+pub mod program;
+pub mod stream;
+pub mod wire;
+
+pub use program::{Program, ProgramError};
+pub use stream::{run, run_words, DevicePorts, RunError, RunStats, StallPolicy};
+pub use wire::{Command, Opcode};

@@ -1,1 +1,32 @@
-//! placeholder until its issue lands
+//! The OneBit accelerator in RustHDL (issue #3): a weight-stationary
+//! sign-accumulate systolic array with its scalers, accumulators and
+//! controller, all widths taken from `onebit_core::ArrayConfig`.
+//!
+//! Blocks (one per file): [`SignAccumulatePe`], [`SystolicArray`],
+//! [`GScaler`], [`OutputAccumulator`], [`HScaler`], [`Controller`],
+//! [`OneBitAccelerator`]. [`presets`] instantiates the accelerator for each
+//! named preset; [`verilog`] writes and checks its Verilog.
+
+pub mod accumulator;
+pub mod array;
+pub mod controller;
+pub mod device;
+pub mod gscaler;
+pub mod hscaler;
+pub mod netlist;
+pub mod pe;
+pub mod presets;
+pub mod top;
+pub mod util;
+pub mod verilog;
+
+pub use accumulator::OutputAccumulator;
+pub use array::SystolicArray;
+pub use controller::Controller;
+pub use gscaler::GScaler;
+pub use hscaler::HScaler;
+pub use pe::SignAccumulatePe;
+pub use top::OneBitAccelerator;
+
+#[doc(hidden)]
+pub use rust_hdl;

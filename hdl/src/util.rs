@@ -1,0 +1,82 @@
+//! Small helpers shared by the blocks: two's complement constants for `Bits`,
+//! and the 16×16 unsigned multiplier primitive.
+//!
+//! The blocks keep every value in `Bits<N>` (two's complement where signed)
+//! rather than `Signed<N>`: rust-hdl's `Signed` compares and multiplies through
+//! `BigInt`, which made the simulator an order of magnitude slower, and it has no
+//! shifts. Signed comparisons are done as unsigned comparisons with the sign bit
+//! flipped, against constants computed here at construction time.
+
+use rust_hdl::prelude::*;
+
+/// `v` as an `N`-bit two's complement bit pattern (`N` <= 64).
+pub fn twos<const N: usize>(v: i64) -> Bits<N> {
+    assert!(N <= 64, "twos: {N} bits do not fit a u64");
+    let mask = if N == 64 { u64::MAX } else { (1u64 << N) - 1 };
+    Bits::<N>::from((v as u64) & mask)
+}
+
+/// `v` as `N`-bit two's complement with the sign bit flipped: the unsigned
+/// order of these patterns is the signed order of the values.
+pub fn twos_flipped<const N: usize>(v: i64) -> Bits<N> {
+    twos::<N>(v) ^ twos::<N>(1i64 << (N - 1))
+}
+
+/// Bits above the low `from` bits of an `N`-bit word set: OR-ing them into a
+/// zero-extended value sign-extends it.
+pub fn high_mask<const N: usize>(from: usize) -> Bits<N> {
+    let all: u64 = if N == 64 { u64::MAX } else { (1u64 << N) - 1 };
+    let low: u64 = if from >= 64 { u64::MAX } else { (1u64 << from) - 1 };
+    Bits::<N>::from(all & !low)
+}
+
+/// Read an `N`-bit two's complement pattern back as i64 (N <= 64).
+pub fn signed_value<const N: usize>(b: Bits<N>) -> i64 {
+    let u = b.to_u64();
+    if N == 64 {
+        u as i64
+    } else if (u >> (N - 1)) & 1 == 1 {
+        (u as i64) - (1i64 << N)
+    } else {
+        u as i64
+    }
+}
+
+/// An unsigned 16×16 → 32 multiplier: the one primitive written in Verilog by
+/// hand, so that the product width is explicit (`{16'b0, a} * {16'b0, b}`) and
+/// lints clean; yosys maps it to one DSP block (MULT18X18D, SB_MAC16).
+///
+/// Ports: `a` in 16b, `b` in 16b (unsigned), `p` out 32b = a·b (combinational).
+#[derive(Clone, Debug, Default, LogicBlock)]
+pub struct Mul16 {
+    pub a: Signal<In, Bits<16>>,
+    pub b: Signal<In, Bits<16>>,
+    pub p: Signal<Out, Bits<32>>,
+}
+
+impl Logic for Mul16 {
+    fn update(&mut self) {
+        self.p.next = self.a.val() * self.b.val();
+    }
+    fn connect(&mut self) {
+        self.p.connect();
+    }
+    fn hdl(&self) -> Verilog {
+        Verilog::Custom("always @(*) p = {16'b0, a} * {16'b0, b};".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn twos_round_trips() {
+        for v in [-2048i64, -1, 0, 1, 2047] {
+            assert_eq!(signed_value::<12>(twos::<12>(v)), v);
+        }
+        assert_eq!(signed_value::<64>(twos::<64>(-5)), -5);
+        assert!(twos_flipped::<8>(-3).to_u64() < twos_flipped::<8>(2).to_u64());
+        assert_eq!(high_mask::<16>(12).to_u64(), 0xF000);
+    }
+}

@@ -1,0 +1,254 @@
+//! The generated Verilog behaves exactly like the rust-hdl model it came
+//! from. rust-hdl simulates the Rust `update()` code, not the Verilog, and the
+//! array's and top's wiring is written twice (update() and hdl()), so this
+//! replays a recorded rust-hdl run cycle by cycle in Icarus Verilog and
+//! compares every output port in every cycle. (sim/ does the same with
+//! Verilator at speed; this is the small, independent check next to the HDL.)
+
+use crate::common::*;
+use onebit_core::synth::SplitMix64;
+use onebit_core::ArrayConfig;
+use onebit_driver::{run, DevicePorts, Program, StallPolicy};
+use std::fmt::Write as _;
+use std::process::Command;
+
+/// Per cycle: the inputs set and the outputs seen after settling.
+#[derive(Default, Clone)]
+struct Cycle {
+    cmd: (bool, u32),
+    w: (bool, Vec<u32>),
+    s: (bool, u16),
+    x: (bool, Vec<u32>),
+    o_ready: bool,
+    ready: [bool; 4],
+    o_valid: bool,
+    o_data: u64,
+}
+
+struct Tracer<D> {
+    dev: D,
+    now: Cycle,
+    trace: Vec<Cycle>,
+}
+
+impl<D: DevicePorts> DevicePorts for Tracer<D> {
+    fn set_cmd(&mut self, v: bool, d: u32) {
+        self.now.cmd = (v, d);
+        self.dev.set_cmd(v, d)
+    }
+    fn set_weight(&mut self, v: bool, d: &[u32]) {
+        self.now.w = (v, d.to_vec());
+        self.dev.set_weight(v, d)
+    }
+    fn set_scale(&mut self, v: bool, d: u16) {
+        self.now.s = (v, d);
+        self.dev.set_scale(v, d)
+    }
+    fn set_activation(&mut self, v: bool, d: &[u32]) {
+        self.now.x = (v, d.to_vec());
+        self.dev.set_activation(v, d)
+    }
+    fn set_out_ready(&mut self, r: bool) {
+        self.now.o_ready = r;
+        self.dev.set_out_ready(r)
+    }
+    fn eval(&mut self) {
+        self.dev.eval()
+    }
+    fn cmd_ready(&self) -> bool {
+        self.dev.cmd_ready()
+    }
+    fn weight_ready(&self) -> bool {
+        self.dev.weight_ready()
+    }
+    fn scale_ready(&self) -> bool {
+        self.dev.scale_ready()
+    }
+    fn activation_ready(&self) -> bool {
+        self.dev.activation_ready()
+    }
+    fn out_valid(&self) -> bool {
+        self.dev.out_valid()
+    }
+    fn out_data(&self) -> u64 {
+        self.dev.out_data()
+    }
+    fn tick(&mut self) {
+        self.now.ready = [
+            self.dev.cmd_ready(),
+            self.dev.weight_ready(),
+            self.dev.scale_ready(),
+            self.dev.activation_ready(),
+        ];
+        self.now.o_valid = self.dev.out_valid();
+        self.now.o_data = self.dev.out_data();
+        self.trace.push(self.now.clone());
+        self.dev.tick();
+    }
+}
+
+/// Bits, LSB first, as a hex string MSB first.
+fn hex(bits: &[bool]) -> String {
+    let mut s = String::new();
+    let n = bits.len().div_ceil(4);
+    for d in (0..n).rev() {
+        let mut v = 0;
+        for b in 0..4 {
+            if bits.get(d * 4 + b).copied().unwrap_or(false) {
+                v |= 1 << b;
+            }
+        }
+        write!(s, "{v:x}").unwrap();
+    }
+    s
+}
+
+fn push(bits: &mut Vec<bool>, value: u64, width: usize) {
+    for i in 0..width {
+        bits.push((value >> i) & 1 == 1);
+    }
+}
+
+fn push_words(bits: &mut Vec<bool>, words: &[u32], width: usize) {
+    for i in 0..width {
+        bits.push(words.get(i / 32).is_some_and(|w| (w >> (i % 32)) & 1 == 1));
+    }
+}
+
+fn replay_in_iverilog(name: &str, cfg: &ArrayConfig, verilog: &str, trace: &[Cycle]) {
+    let (wb, xb, ob) = (
+        cfg.weight_beat_bits as usize,
+        cfg.rows * cfg.act_bits as usize,
+        cfg.out_bits as usize,
+    );
+    let in_w = 1 + 32 + 1 + wb + 1 + 16 + 1 + xb + 1;
+    let out_w = 4 + 1 + ob;
+    let mut stim = String::new();
+    for c in trace {
+        let mut b = vec![];
+        push(&mut b, c.cmd.0 as u64, 1);
+        push(&mut b, c.cmd.1 as u64, 32);
+        push(&mut b, c.w.0 as u64, 1);
+        push_words(&mut b, &c.w.1, wb);
+        push(&mut b, c.s.0 as u64, 1);
+        push(&mut b, c.s.1 as u64, 16);
+        push(&mut b, c.x.0 as u64, 1);
+        push_words(&mut b, &c.x.1, xb);
+        push(&mut b, c.o_ready as u64, 1);
+        for r in c.ready {
+            push(&mut b, r as u64, 1);
+        }
+        push(&mut b, c.o_valid as u64, 1);
+        push(&mut b, c.o_data, ob);
+        stim.push_str(&hex(&b));
+        stim.push('\n');
+    }
+    let dir = std::env::temp_dir().join(format!("onebit-hdl-iverilog-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("top.v"), verilog).unwrap();
+    std::fs::write(dir.join("stim.hex"), stim).unwrap();
+    let n = trace.len();
+    let tb = format!(
+        r#"
+module tb;
+  reg clock = 0;
+  reg cmd_valid; reg [31:0] cmd_data;
+  reg w_valid; reg [{wb1}:0] w_data;
+  reg s_valid; reg [15:0] s_data;
+  reg x_valid; reg [{xb1}:0] x_data;
+  reg o_ready;
+  wire cmd_ready, w_ready, s_ready, x_ready, o_valid;
+  wire [{ob1}:0] o_data;
+  top dut(.clock(clock), .cmd_data(cmd_data), .cmd_valid(cmd_valid), .cmd_ready(cmd_ready),
+          .w_data(w_data), .w_valid(w_valid), .w_ready(w_ready), .s_data(s_data), .s_valid(s_valid),
+          .s_ready(s_ready), .x_data(x_data), .x_valid(x_valid), .x_ready(x_ready),
+          .o_data(o_data), .o_valid(o_valid), .o_ready(o_ready));
+  reg [{tw1}:0] stim [0:{n1}];
+  reg [{ow1}:0] want;
+  integer i, errors;
+  initial begin
+    $readmemh("stim.hex", stim);
+    errors = 0;
+    for (i = 0; i < {n}; i = i + 1) begin
+      {{o_ready, x_data, x_valid, s_data, s_valid, w_data, w_valid, cmd_data, cmd_valid}} = stim[i][{iw1}:0];
+      want = stim[i][{tw1}:{in_w}];
+      #1;
+      if ({{o_data, o_valid, x_ready, s_ready, w_ready, cmd_ready}} !== want) begin
+        errors = errors + 1;
+        if (errors < 10) $display("cycle %0d: verilog %h, rust-hdl %h", i, {{o_data, o_valid, x_ready, s_ready, w_ready, cmd_ready}}, want);
+      end
+      clock = 1; #1; clock = 0; #1;
+    end
+    $display("REPLAY cycles=%0d errors=%0d", {n}, errors);
+    $finish;
+  end
+endmodule
+"#,
+        wb1 = wb - 1,
+        xb1 = xb - 1,
+        ob1 = ob - 1,
+        tw1 = in_w + out_w - 1,
+        ow1 = out_w - 1,
+        iw1 = in_w - 1,
+        n1 = n - 1,
+    );
+    std::fs::write(dir.join("tb.v"), tb).unwrap();
+    let compile = Command::new("iverilog")
+        .current_dir(&dir)
+        .args(["-g2012", "-o", "tb.vvp", "-s", "tb", "tb.v", "top.v"])
+        .output()
+        .expect("iverilog must be installed (make deps installs it)");
+    assert!(
+        compile.status.success(),
+        "{name}: iverilog failed:\n{}",
+        String::from_utf8_lossy(&compile.stderr)
+    );
+    let sim = Command::new("vvp")
+        .current_dir(&dir)
+        .arg("tb.vvp")
+        .output()
+        .expect("vvp must be installed");
+    let log = String::from_utf8_lossy(&sim.stdout);
+    assert!(
+        log.contains(&format!("REPLAY cycles={n} errors=0")),
+        "{name}: Verilog and rust-hdl differ:\n{log}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn record<D: DevicePorts>(dev: D, cfg: &ArrayConfig, seed: u64, k: usize, n: usize, m: usize) -> Vec<Cycle> {
+    let mut rng = SplitMix64(seed);
+    let layer = random_layer(&mut rng, cfg, k, n);
+    let x = random_activations(&mut rng, cfg, m, k);
+    let p = Program::compile(cfg, &layer, x.view()).unwrap();
+    let mut t = Tracer {
+        dev,
+        now: Cycle::default(),
+        trace: vec![],
+    };
+    run(&mut t, &p, Some(StallPolicy { seed, stall: 0.3 }), 1_000_000).unwrap();
+    t.trace
+}
+
+#[test]
+fn t4x3_verilog_replays_rust_hdl() {
+    let v = onebit_hdl::verilog::generate(&t4x3::build().unwrap()).unwrap();
+    let trace = record(t4x3::build().unwrap(), &T4X3, 3, 9, 7, 7);
+    replay_in_iverilog("t4x3", &T4X3, &v, &trace);
+}
+
+#[test]
+fn t1x1_and_t3x2_verilog_replay_rust_hdl() {
+    let v = onebit_hdl::verilog::generate(&t1x1::build().unwrap()).unwrap();
+    replay_in_iverilog("t1x1", &T1X1, &v, &record(t1x1::build().unwrap(), &T1X1, 4, 3, 2, 3));
+    let v = onebit_hdl::verilog::generate(&t3x2::build().unwrap()).unwrap();
+    replay_in_iverilog("t3x2", &T3X2, &v, &record(t3x2::build().unwrap(), &T3X2, 5, 7, 3, 4));
+}
+
+#[test]
+fn sim16_verilog_replays_rust_hdl() {
+    use onebit_hdl::presets::sim16;
+    let v = onebit_hdl::verilog::generate(&sim16::build().unwrap()).unwrap();
+    let trace = record(sim16::build().unwrap(), &ArrayConfig::SIM16, 6, 20, 18, 2);
+    replay_in_iverilog("sim16", &ArrayConfig::SIM16, &v, &trace);
+}

@@ -1,0 +1,73 @@
+//! Simulated cycles per second of the same Verilog and stimulus in Verilator,
+//! rust-hdl's direct `simulate()` loop and Icarus Verilog, in one run.
+//! Writes bench-results/sim-speed.json. Run: `cargo bench -p onebit-sim --bench sim_speed`.
+
+use onebit_core::ArrayConfig;
+use onebit_driver::Program;
+use onebit_sim::suite::{make_layer, Fill};
+use onebit_sim::{DeviceOptions, VerilatorDevice};
+use std::time::Instant;
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let cfg = ArrayConfig::SIM16;
+    let mut rng = onebit_core::synth::SplitMix64(77);
+    let (k, n, m) = if full { (64, 48, 128) } else { (20, 20, 8) };
+    let (layer, xq) = make_layer(&cfg, &mut rng, k, n, m, Fill::Random, Fill::Random, Fill::Random, Fill::Random);
+    let program = Program::compile(&cfg, &layer, xq.view()).unwrap();
+    let want = onebit_core::reference::integer_forward(&cfg, &layer, xq.view()).unwrap();
+    let limit = 10_000_000;
+
+    let mut dev = VerilatorDevice::new("sim16", &DeviceOptions::default()).unwrap();
+    let reps = if full { 20 } else { 1 };
+    let t = Instant::now();
+    let mut v_cycles = 0;
+    for _ in 0..reps {
+        let (got, stats) = onebit_driver::run(&mut dev, &program, None, limit).unwrap();
+        assert_eq!(got, want);
+        v_cycles += stats.cycles;
+    }
+    let v_secs = t.elapsed().as_secs_f64();
+
+    let mut hdl = onebit_hdl::presets::sim16::build().unwrap();
+    let t = Instant::now();
+    let (got, stats) = onebit_driver::run(&mut hdl, &program, None, limit).unwrap();
+    let h_secs = t.elapsed().as_secs_f64();
+    assert_eq!(got, want);
+    let h_cycles = stats.cycles;
+
+    let verilog = onebit_sim::VERILOG_FILES.iter().find(|(p, _)| *p == "sim16").unwrap().1;
+    let dir = std::env::temp_dir().join(format!("onebit-sim-speed-{}", std::process::id()));
+    let run = onebit_sim::icarus::run_program(std::path::Path::new(verilog), &program, &dir).unwrap();
+    assert_eq!(program.assemble(&run.words).unwrap(), want);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let v = v_cycles as f64 / v_secs;
+    let h = h_cycles as f64 / h_secs;
+    let i = run.cycles as f64 / run.seconds;
+    println!("sim16 accelerator, layer K={k} N={n} M={m}, {} cycles per run, all three outputs equal the reference", stats.cycles);
+    println!("verilator {:>12.0} cycles/s ({v_cycles} cycles, {v_secs:.3} s, driver included)", v);
+    println!("rust-hdl  {:>12.0} cycles/s ({h_cycles} cycles, {h_secs:.3} s, driver included)", h);
+    println!("icarus    {:>12.0} cycles/s ({} cycles, {:.3} s of vvp)", i, run.cycles, run.seconds);
+    println!("verilator / icarus = {:.1}x (target >= 50x), verilator / rust-hdl = {:.1}x (target >= 3x)", v / i, v / h);
+    if !full {
+        println!("(smoke run; `cargo bench -p onebit-sim --bench sim_speed` measures and writes JSON)");
+        return;
+    }
+    let json = serde_json::json!({
+        "verilator_cycles_per_s": v,
+        "rusthdl_cycles_per_s": h,
+        "icarus_cycles_per_s": i,
+        "verilator_over_icarus": v / i,
+        "verilator_over_rusthdl": v / h,
+        "targets": {"verilator_over_icarus": 50.0, "verilator_over_rusthdl": 3.0},
+        "design": "sim16 accelerator (16x16)",
+        "stimulus": format!("one random layer K={k} N={n} M={m}, no stalls; Verilator and rust-hdl through the driver's stream runner, Icarus through a generated testbench"),
+        "cycles": {"verilator": v_cycles, "rusthdl": h_cycles, "icarus": run.cycles},
+        "seconds": {"verilator": v_secs, "rusthdl": h_secs, "icarus_vvp": run.seconds},
+        "command": "cargo bench -p onebit-sim --bench sim_speed",
+    });
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench-results/sim-speed.json");
+    onebit_core::format::write_atomically(&path, (serde_json::to_string_pretty(&json).unwrap() + "\n").as_bytes()).unwrap();
+    println!("wrote {}", path.display());
+}

@@ -1,0 +1,187 @@
+//! `VerilatorDevice`: the Verilated accelerator behind a safe Rust API that
+//! implements the driver's `DevicePorts`, so the driver's one stream runner
+//! drives it exactly as it drives rust-hdl's simulator.
+
+use crate::ffi;
+use onebit_core::ArrayConfig;
+use onebit_driver::DevicePorts;
+use std::ffi::CString;
+use std::os::raw::c_void;
+use std::path::{Path, PathBuf};
+
+/// Problems creating or tracing a Verilated model.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("preset `{preset}` was not verilated into this build (built: {built:?}; set ONEBIT_SIM_PRESETS and rebuild)")]
+    NotBuilt { preset: String, built: Vec<String> },
+    #[error("unknown preset: {0}")]
+    Config(#[from] onebit_core::ConfigError),
+    #[error("cannot open VCD trace {}", .0.display())]
+    Trace(PathBuf),
+}
+
+/// Options for a new model.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceOptions {
+    /// Write a VCD of every port and register here (about 6× slower).
+    pub trace: Option<PathBuf>,
+    /// Initial register values: `None` uses the build's x-initial setting
+    /// (zeros for `fast`); `Some(seed)` randomises them (meaningful with a
+    /// `ONEBIT_X_INITIAL=unique` build).
+    pub random_init: Option<u32>,
+}
+
+impl DeviceOptions {
+    /// Tracing from the environment: `ONEBIT_TRACE=out.vcd`.
+    pub fn from_env() -> Self {
+        DeviceOptions { trace: std::env::var_os("ONEBIT_TRACE").map(PathBuf::from), random_init: None }
+    }
+}
+
+/// One Verilated accelerator.
+pub struct VerilatorDevice {
+    model: *mut c_void,
+    config: ArrayConfig,
+    preset: String,
+    cycles: u64,
+    time: u64,
+    tracing: bool,
+}
+
+// The model is owned exclusively by this value; Verilator models may move
+// between threads as long as only one uses them at a time.
+unsafe impl Send for VerilatorDevice {}
+
+impl VerilatorDevice {
+    /// A model of a preset (`sim16`, `ice40`, `ecp5`) that this build verilated.
+    pub fn new(preset: &str, options: &DeviceOptions) -> Result<Self, SimError> {
+        let config = ArrayConfig::preset(preset)?;
+        if !crate::BUILT_PRESETS.contains(&preset) {
+            return Err(SimError::NotBuilt { preset: preset.into(), built: crate::BUILT_PRESETS.iter().map(|s| s.to_string()).collect() });
+        }
+        let name = CString::new(preset).expect("preset names have no NUL");
+        let (x_random, seed) = match options.random_init {
+            Some(seed) => (2, seed),
+            None => (0, 0),
+        };
+        // SAFETY: the name is a valid C string; the shim returns null for unknown presets.
+        let model = unsafe { ffi::onebit_sim_new(name.as_ptr(), options.trace.is_some() as i32, seed, x_random) };
+        if model.is_null() {
+            return Err(SimError::NotBuilt { preset: preset.into(), built: vec![] });
+        }
+        let mut dev = VerilatorDevice { model, config, preset: preset.into(), cycles: 0, time: 0, tracing: false };
+        if let Some(path) = &options.trace {
+            dev.open_trace(path)?;
+        }
+        dev.set_port(ffi::CLOCK, &[0]);
+        dev.eval();
+        Ok(dev)
+    }
+
+    fn open_trace(&mut self, path: &Path) -> Result<(), SimError> {
+        let c = CString::new(path.to_string_lossy().as_bytes()).map_err(|_| SimError::Trace(path.into()))?;
+        // SAFETY: model is live, c is a valid C string.
+        if unsafe { ffi::onebit_sim_trace_open(self.model, c.as_ptr()) } != 0 {
+            return Err(SimError::Trace(path.into()));
+        }
+        self.tracing = true;
+        Ok(())
+    }
+
+    pub fn config(&self) -> &ArrayConfig {
+        &self.config
+    }
+    pub fn preset(&self) -> &str {
+        &self.preset
+    }
+    /// Rising clock edges so far.
+    pub fn cycles(&self) -> u64 {
+        self.cycles
+    }
+
+    fn set_port(&mut self, port: i32, words: &[u32]) {
+        // The shim reads up to the port's width in words; pad so it never reads past.
+        let mut buf = [0u32; 64];
+        buf[..words.len().min(64)].copy_from_slice(&words[..words.len().min(64)]);
+        // SAFETY: model is live; buf holds 64 words, more than any port needs (checked by tests).
+        unsafe { ffi::onebit_sim_set(self.model, port, buf.as_ptr()) }
+    }
+    fn get_port(&self, port: i32) -> u64 {
+        // SAFETY: model is live.
+        unsafe { ffi::onebit_sim_get(self.model, port) }
+    }
+    fn dump(&mut self) {
+        if self.tracing {
+            // SAFETY: model is live and has an open trace.
+            unsafe { ffi::onebit_sim_trace_dump(self.model, self.time) }
+        }
+    }
+}
+
+impl DevicePorts for VerilatorDevice {
+    fn set_cmd(&mut self, valid: bool, data: u32) {
+        self.set_port(ffi::CMD_VALID, &[valid as u32]);
+        self.set_port(ffi::CMD_DATA, &[data]);
+    }
+    fn set_weight(&mut self, valid: bool, data: &[u32]) {
+        self.set_port(ffi::W_VALID, &[valid as u32]);
+        self.set_port(ffi::W_DATA, data);
+    }
+    fn set_scale(&mut self, valid: bool, data: u16) {
+        self.set_port(ffi::S_VALID, &[valid as u32]);
+        self.set_port(ffi::S_DATA, &[data as u32]);
+    }
+    fn set_activation(&mut self, valid: bool, data: &[u32]) {
+        self.set_port(ffi::X_VALID, &[valid as u32]);
+        self.set_port(ffi::X_DATA, data);
+    }
+    fn set_out_ready(&mut self, ready: bool) {
+        self.set_port(ffi::O_READY, &[ready as u32]);
+    }
+    fn eval(&mut self) {
+        // SAFETY: model is live.
+        unsafe { ffi::onebit_sim_eval(self.model) }
+    }
+    fn cmd_ready(&self) -> bool {
+        self.get_port(ffi::CMD_READY) & 1 == 1
+    }
+    fn weight_ready(&self) -> bool {
+        self.get_port(ffi::W_READY) & 1 == 1
+    }
+    fn scale_ready(&self) -> bool {
+        self.get_port(ffi::S_READY) & 1 == 1
+    }
+    fn activation_ready(&self) -> bool {
+        self.get_port(ffi::X_READY) & 1 == 1
+    }
+    fn out_valid(&self) -> bool {
+        self.get_port(ffi::O_VALID) & 1 == 1
+    }
+    fn out_data(&self) -> u64 {
+        self.get_port(ffi::O_DATA)
+    }
+    fn tick(&mut self) {
+        // Inputs were settled by eval(); dump them, then one full clock period.
+        self.dump();
+        self.time += 1;
+        self.set_port(ffi::CLOCK, &[1]);
+        self.eval();
+        self.dump();
+        self.time += 1;
+        // The design only uses rising edges: the falling edge is evaluated
+        // together with the next cycle's inputs (one eval per cycle saved);
+        // when tracing, evaluate it so the VCD shows a clean clock.
+        self.set_port(ffi::CLOCK, &[0]);
+        if self.tracing {
+            self.eval();
+        }
+        self.cycles += 1;
+    }
+}
+
+impl Drop for VerilatorDevice {
+    fn drop(&mut self) {
+        // SAFETY: model came from onebit_sim_new and is freed exactly once (closes the trace).
+        unsafe { ffi::onebit_sim_free(self.model) }
+    }
+}

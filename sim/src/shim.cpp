@@ -1,0 +1,109 @@
+// extern "C" face of the Verilated accelerator models: one abstract model
+// type, one template instance per preset, ports addressed by number.
+// Ports wider than 32 bits travel as little-endian arrays of u32 words.
+#include <cstdint>
+#include <cstring>
+#include "verilated.h"
+#include "verilated_vcd_c.h"
+#include "models.inc"
+
+namespace {
+inline void put(CData& p, const uint32_t* w) { p = static_cast<CData>(w[0]); }
+inline void put(SData& p, const uint32_t* w) { p = static_cast<SData>(w[0]); }
+inline void put(IData& p, const uint32_t* w) { p = w[0]; }
+inline void put(QData& p, const uint32_t* w) { p = static_cast<QData>(w[0]) | (static_cast<QData>(w[1]) << 32); }
+template <std::size_t N> inline void put(VlWide<N>& p, const uint32_t* w) {
+    for (std::size_t i = 0; i < N; ++i) p[i] = w[i];
+}
+inline uint64_t get(CData p) { return p; }
+inline uint64_t get(SData p) { return p; }
+inline uint64_t get(IData p) { return p; }
+inline uint64_t get(QData p) { return p; }
+
+// Must match src/ffi.rs.
+enum InPort { CLOCK = 0, CMD_DATA, CMD_VALID, W_DATA, W_VALID, S_DATA, S_VALID, X_DATA, X_VALID, O_READY };
+enum OutPort { CMD_READY = 0, W_READY, S_READY, X_READY, O_DATA, O_VALID };
+
+struct Model {
+    VerilatedContext ctx;
+    VerilatedVcdC* tfp = nullptr;
+    virtual ~Model() {}
+    virtual void set(int port, const uint32_t* w) = 0;
+    virtual uint64_t get_port(int port) = 0;
+    virtual void eval() = 0;
+    virtual void attach_trace(VerilatedVcdC* t) = 0;
+};
+
+template <class V> struct ModelT : Model {
+    V* top;
+    ModelT(int tracing, uint32_t seed, int x_random) {
+        ctx.traceEverOn(tracing != 0);
+        ctx.randReset(x_random);
+        ctx.randSeed(static_cast<int>(seed));
+        top = new V(&ctx, "top");
+    }
+    ~ModelT() override {
+        if (tfp) { tfp->close(); delete tfp; tfp = nullptr; }
+        top->final();
+        delete top;
+    }
+    void set(int port, const uint32_t* w) override {
+        switch (port) {
+            case CLOCK: put(top->clock, w); break;
+            case CMD_DATA: put(top->cmd_data, w); break;
+            case CMD_VALID: put(top->cmd_valid, w); break;
+            case W_DATA: put(top->w_data, w); break;
+            case W_VALID: put(top->w_valid, w); break;
+            case S_DATA: put(top->s_data, w); break;
+            case S_VALID: put(top->s_valid, w); break;
+            case X_DATA: put(top->x_data, w); break;
+            case X_VALID: put(top->x_valid, w); break;
+            case O_READY: put(top->o_ready, w); break;
+        }
+    }
+    uint64_t get_port(int port) override {
+        switch (port) {
+            case CMD_READY: return get(top->cmd_ready);
+            case W_READY: return get(top->w_ready);
+            case S_READY: return get(top->s_ready);
+            case X_READY: return get(top->x_ready);
+            case O_DATA: return get(top->o_data);
+            case O_VALID: return get(top->o_valid);
+        }
+        return 0;
+    }
+    void eval() override { top->eval(); }
+    void attach_trace(VerilatedVcdC* t) override { top->trace(t, 99); }
+};
+}  // namespace
+
+extern "C" {
+void* onebit_sim_new(const char* preset, int tracing, uint32_t seed, int x_random) {
+#define MODEL(name, cls) \
+    if (std::strcmp(preset, #name) == 0) return static_cast<Model*>(new ModelT<cls>(tracing, seed, x_random));
+    ONEBIT_MODELS
+#undef MODEL
+    return nullptr;
+}
+void onebit_sim_free(void* m) { delete static_cast<Model*>(m); }
+void onebit_sim_set(void* m, int port, const uint32_t* words) { static_cast<Model*>(m)->set(port, words); }
+uint64_t onebit_sim_get(void* m, int port) { return static_cast<Model*>(m)->get_port(port); }
+void onebit_sim_eval(void* m) { static_cast<Model*>(m)->eval(); }
+int onebit_sim_trace_open(void* m, const char* path) {
+    Model* model = static_cast<Model*>(m);
+    if (model->tfp) return 1;
+    model->tfp = new VerilatedVcdC;
+    model->attach_trace(model->tfp);
+    model->tfp->open(path);
+    if (!model->tfp->isOpen()) { delete model->tfp; model->tfp = nullptr; return 2; }
+    return 0;
+}
+void onebit_sim_trace_dump(void* m, uint64_t time) {
+    Model* model = static_cast<Model*>(m);
+    if (model->tfp) model->tfp->dump(time);
+}
+void onebit_sim_trace_flush(void* m) {
+    Model* model = static_cast<Model*>(m);
+    if (model->tfp) model->tfp->flush();
+}
+}

@@ -1,0 +1,119 @@
+//! The same test bodies on rust-hdl's simulator and on Verilator (one macro,
+//! two variants), with the reference as the oracle.
+
+use onebit_core::ArrayConfig;
+use onebit_sim::suite::{corner_cases, random_case, run_case};
+use onebit_sim::{DeviceOptions, VerilatorDevice};
+
+/// `on_both_simulators!(name, |dev, cfg| body)` makes `name::rusthdl` and
+/// `name::verilator`, each running `body` on a fresh sim16 accelerator.
+macro_rules! on_both_simulators {
+    ($name:ident, |$dev:ident, $cfg:ident| $body:block) => {
+        mod $name {
+            use super::*;
+            #[test]
+            fn rusthdl() {
+                let $cfg = ArrayConfig::SIM16;
+                let mut $dev = onebit_hdl::presets::sim16::build().expect("build the rust-hdl accelerator");
+                $body
+            }
+            #[test]
+            fn verilator() {
+                let $cfg = ArrayConfig::SIM16;
+                let mut $dev = VerilatorDevice::new("sim16", &DeviceOptions::from_env()).expect("Verilated sim16");
+                $body
+            }
+        }
+    };
+}
+
+fn cases_from_env(default: u64) -> u64 {
+    std::env::var("ONEBIT_SIM_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+on_both_simulators!(random_layers, |dev, cfg| {
+    // The Verilator variant runs ten times as many cases: it is that much faster.
+    // rust-hdl's simulator is ~100x slower: it gets a slice of the cases.
+    let n = if std::any::type_name_of_val(&dev).contains("Verilator") { cases_from_env(400) } else { cases_from_env(400) / 40 };
+    let mut failures = Vec::new();
+    for seed in 0..n {
+        let case = random_case(&cfg, 1000 + seed, 300);
+        let out = run_case(&mut dev, &cfg, &case).unwrap_or_else(|e| panic!("{e}"));
+        if out.mismatches > 0 {
+            failures.push(format!("{} (seed {}): {} of {} outputs differ", case.label, case.seed, out.mismatches, out.outputs));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {n} cases mismatched:\n{}", failures.len(), failures.join("\n"));
+});
+
+on_both_simulators!(corner_sweep, |dev, cfg| {
+    let cases = corner_cases(&cfg);
+    let step = if std::any::type_name_of_val(&dev).contains("Verilator") { 1 } else { 29 };
+    for case in cases.iter().step_by(step) {
+        let out = run_case(&mut dev, &cfg, case).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out.mismatches, 0, "{}: {} of {} outputs differ", case.label, out.mismatches, out.outputs);
+    }
+});
+
+/// The second preset with other widths (lane 10, out 22, 8-bit weight beats).
+#[test]
+fn ice40_random_layers_on_verilator() {
+    let cfg = ArrayConfig::ICE40;
+    let mut dev = VerilatorDevice::new("ice40", &DeviceOptions::default()).expect("Verilated ice40");
+    for seed in 0..cases_from_env(400) / 4 {
+        let case = random_case(&cfg, 7000 + seed, 200);
+        let out = run_case(&mut dev, &cfg, &case).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out.mismatches, 0, "{} (seed {})", case.label, case.seed);
+    }
+}
+
+/// `ONEBIT_TRACE=/tmp/t.vcd cargo test -p onebit-sim --test equivalence trace`
+/// writes the VCD there; without the variable the test traces to a scratch file.
+#[test]
+fn trace_writes_a_vcd_with_the_ports() {
+    let path = std::env::var_os("ONEBIT_TRACE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("trace.vcd"));
+    {
+        let cfg = ArrayConfig::SIM16;
+        let mut dev = VerilatorDevice::new("sim16", &DeviceOptions { trace: Some(path.clone()), random_init: None }).unwrap();
+        let case = random_case(&cfg, 3, 5);
+        assert_eq!(run_case(&mut dev, &cfg, &case).unwrap().mismatches, 0);
+    }
+    let vcd = std::fs::read_to_string(&path).unwrap();
+    for port in ["cmd_data", "cmd_valid", "cmd_ready", "w_data", "x_data", "o_data", "o_valid", "o_ready", "clock"] {
+        assert!(vcd.contains(port), "VCD lacks {port}");
+    }
+    assert!(vcd.contains("$enddefinitions") && vcd.lines().filter(|l| l.starts_with('#')).count() > 10);
+}
+
+#[test]
+fn unknown_or_unbuilt_presets_are_errors() {
+    assert!(VerilatorDevice::new("nope", &DeviceOptions::default()).is_err());
+    if !onebit_sim::BUILT_PRESETS.contains(&"ecp5") {
+        let e = VerilatorDevice::new("ecp5", &DeviceOptions::default()).err().unwrap();
+        assert!(e.to_string().contains("ONEBIT_SIM_PRESETS"), "{e}");
+    }
+}
+
+fn verilog_file(preset: &str) -> std::path::PathBuf {
+    onebit_sim::VERILOG_FILES.iter().find(|(p, _)| *p == preset).map(|(_, f)| f.into()).expect("preset built")
+}
+
+/// The same Verilog under Icarus Verilog: nothing may depend on
+/// Verilator-only semantics.
+#[test]
+fn icarus_smoke_matches_reference() {
+    for (preset, seeds) in [("sim16", 0..2u64), ("ice40", 10..11)] {
+        let cfg = ArrayConfig::preset(preset).unwrap();
+        for seed in seeds {
+            let case = random_case(&cfg, seed, 40);
+            let program = onebit_driver::Program::compile(&cfg, &case.layer, case.xq.view()).unwrap();
+            let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("icarus-{preset}-{seed}"));
+            let run = onebit_sim::icarus::run_program(&verilog_file(preset), &program, &dir).unwrap_or_else(|e| panic!("{preset} {}: {e}", case.label));
+            let got = program.assemble(&run.words).unwrap();
+            let want = onebit_core::reference::integer_forward(&cfg, &case.layer, case.xq.view()).unwrap();
+            assert_eq!(got, want, "{preset} {}", case.label);
+        }
+    }
+}
