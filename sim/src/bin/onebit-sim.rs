@@ -15,10 +15,11 @@ struct Args {
     cases: u64,
     seed: u64,
     json: Option<String>,
+    random_init: Option<u32>,
 }
 
 fn parse() -> Result<Args, String> {
-    let mut a = Args { preset: "sim16".into(), cases: 10_000, seed: 1, json: Some("bench-results/sim.json".into()) };
+    let mut a = Args { preset: "sim16".into(), cases: 10_000, seed: 1, json: Some("bench-results/sim.json".into()), random_init: None };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut val = |name: &str| it.next().ok_or(format!("{name} needs a value"));
@@ -28,9 +29,10 @@ fn parse() -> Result<Args, String> {
             "--seed" => a.seed = val("--seed")?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--json" => a.json = Some(val("--json")?),
             "--no-json" => a.json = None,
+            "--random-init" => a.random_init = Some(val("--random-init")?.parse().map_err(|e| format!("--random-init: {e}"))?),
             "--trace" => std::env::set_var("ONEBIT_TRACE", val("--trace")?),
             "-h" | "--help" => {
-                println!("onebit-sim [--preset sim16|ice40] [--cases N] [--seed S] [--json FILE | --no-json] [--trace FILE.vcd]");
+                println!("onebit-sim [--preset sim16|ice40] [--cases N] [--seed S] [--json FILE | --no-json] [--trace FILE.vcd] [--random-init SEED (with an ONEBIT_X_INITIAL=unique build)]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument `{other}` (try --help)")),
@@ -54,7 +56,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut dev = match VerilatorDevice::new(&args.preset, &DeviceOptions::from_env()) {
+    let options = DeviceOptions { random_init: args.random_init, ..DeviceOptions::from_env() };
+    let mut dev = match VerilatorDevice::new(&args.preset, &options) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("error: {e}");
@@ -134,6 +137,7 @@ fn main() -> ExitCode {
             "seconds": secs,
             "simulator": "Verilator",
             "x_initial": onebit_sim::X_INITIAL,
+            "random_init": args.random_init,
             "command": format!("make sim (target/release/onebit-sim --preset {} --cases {} --seed {})", args.preset, args.cases, args.seed),
         });
         let text = serde_json::to_string_pretty(&json).unwrap() + "\n";

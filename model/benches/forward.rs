@@ -1,0 +1,127 @@
+//! Forward throughput of the decoder: full precision vs a 1-bit model on the
+//! float and the bit-exact reference backends, on the shakespeare_char teacher
+//! configuration (4 layers, 4 heads, 128 wide, vocabulary 65, context 64).
+//! Prints a table and writes bench-results/model.json.
+//!
+//!     cargo bench -p onebit-model --bench forward
+
+use candle_core::{Device, Tensor};
+use onebit_core::backend::{FloatBackend, ReferenceBackend};
+use onebit_core::format::QuantSettings;
+use onebit_core::ArrayConfig;
+use onebit_model::checkpoint::{naive_onebit_from_dense, onebit_decoder, random_hf_tensors};
+use onebit_model::{LinearKind, Llama, LlamaConfig};
+use std::time::{Duration, Instant};
+
+const COMMAND: &str = "cargo bench -p onebit-model --bench forward";
+
+fn config() -> LlamaConfig {
+    LlamaConfig {
+        vocab_size: 65,
+        hidden_size: 128,
+        intermediate_size: 344,
+        num_hidden_layers: 4,
+        num_attention_heads: 4,
+        num_key_value_heads: 4,
+        head_dim: 32,
+        max_position_embeddings: 256,
+        rms_norm_eps: 1e-5,
+        rope_theta: 10000.0,
+        tie_word_embeddings: false,
+        bos_token_id: None,
+        eos_token_id: None,
+    }
+}
+
+/// Tokens per second of `model.forward` on `batch` × `seq` tokens, measured for at least `budget`.
+fn measure(model: &Llama, batch: usize, seq: usize, budget: Duration) -> (f64, usize) {
+    let ids: Vec<u32> = (0..batch * seq).map(|i| ((i * 31 + 7) % model.config.vocab_size) as u32).collect();
+    let input = Tensor::from_vec(ids, (batch, seq), &Device::Cpu).unwrap();
+    model.forward(&input).unwrap(); // warm-up
+    let start = Instant::now();
+    let mut runs = 0;
+    while start.elapsed() < budget || runs < 3 {
+        std::hint::black_box(model.forward(&input).unwrap());
+        runs += 1;
+    }
+    ((runs * batch * seq) as f64 / start.elapsed().as_secs_f64(), runs)
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` passes nothing and
+    // gets a quick smoke run that writes no JSON.
+    let full = std::env::args().any(|a| a == "--bench");
+    let c = config();
+    let dev = Device::Cpu;
+    let vb = candle_nn::VarBuilder::from_tensors(
+        random_hf_tensors(&c, 1, &dev).unwrap().into_iter().collect(),
+        candle_core::DType::F32,
+        &dev,
+    );
+    let mut dense = Llama::from_var_builder(&c, vb, LinearKind::Dense, 1e-5).unwrap();
+    dense.differentiable = false;
+    let file = naive_onebit_from_dense(&dense, QuantSettings::default()).unwrap();
+    let eps = file.quantisation.layer_norm_eps;
+    let preset = "sim16";
+    let float_1bit = onebit_decoder(&file, "<bench>".as_ref(), &FloatBackend { layer_norm_eps: eps }, &dev).unwrap();
+    let reference = onebit_decoder(
+        &file,
+        "<bench>".as_ref(),
+        &ReferenceBackend { config: ArrayConfig::preset(preset).unwrap(), layer_norm_eps: eps },
+        &dev,
+    )
+    .unwrap();
+
+    let budget = if full { Duration::from_secs(3) } else { Duration::from_millis(1) };
+    let mut rows = Vec::new();
+    println!("{:<34} {:>6} {:>5} {:>14} {:>6}", "model", "batch", "seq", "tokens/s", "runs");
+    for (batch, seq) in [(1, 64), (12, 64)] {
+        let mut baseline = 0.0;
+        for (name, model) in [
+            ("full precision (candle f32)", &dense),
+            ("1-bit, float backend", &float_1bit),
+            ("1-bit, reference backend (sim16)", &reference),
+        ] {
+            let (tps, runs) = measure(model, batch, seq, budget);
+            if baseline == 0.0 {
+                baseline = tps;
+            }
+            println!("{name:<34} {batch:>6} {seq:>5} {tps:>14.1} {runs:>6}");
+            rows.push(serde_json::json!({
+                "model": name, "batch": batch, "seq_len": seq, "tokens_per_s": tps, "runs": runs,
+                "ratio_to_full_precision": tps / baseline,
+            }));
+        }
+    }
+    if !full {
+        println!("(smoke run; `{COMMAND}` measures and writes bench-results/model.json)");
+        return;
+    }
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let out = serde_json::json!({
+        "benchmark": "decoder forward throughput",
+        "command": COMMAND,
+        "config": c.to_hf_json(),
+        "reference_preset": preset,
+        "onebit_model": "naive sign baseline of a random-initialised model (weights do not change the speed)",
+        "threads": threads,
+        "cpu": cpu_model(),
+        "profile": "bench (release)",
+        "results": rows,
+    });
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench-results/model.json");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    onebit_core::format::write_atomically(&path, serde_json::to_string_pretty(&out).unwrap().as_bytes()).unwrap();
+    println!("wrote {}", path.display());
+}
