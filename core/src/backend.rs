@@ -42,8 +42,12 @@ pub struct FloatBackend {
     pub layer_norm_eps: f64,
 }
 
+/// The signs unpacked once to a dense ±1 matrix (K×N), so forward is one f32
+/// GEMM (matrixmultiply) instead of a bit loop.
 struct FloatLinear {
-    layer: PackedLayer,
+    signs_t: Array2<f32>,
+    g: ndarray::Array1<f32>,
+    h: ndarray::Array1<f32>,
     eps: f64,
 }
 
@@ -53,13 +57,25 @@ impl LinearBackend for FloatBackend {
     }
     fn prepare(&self, layer: &PackedLayer) -> Result<Box<dyn PreparedLinear>, BackendError> {
         layer.validate().map_err(|e| BackendError::new("float", e))?;
-        Ok(Box::new(FloatLinear { layer: layer.clone(), eps: self.layer_norm_eps }))
+        let (k, n) = (layer.in_features, layer.out_features);
+        let signs = crate::pack::unpack_signs(&layer.signs, n, k);
+        let signs_t = Array2::from_shape_fn((k, n), |(i, o)| signs[o * k + i] as f32);
+        Ok(Box::new(FloatLinear {
+            signs_t,
+            g: ndarray::Array1::from(layer.g.clone()),
+            h: ndarray::Array1::from(layer.h.clone()),
+            eps: self.layer_norm_eps,
+        }))
     }
 }
 
 impl PreparedLinear for FloatLinear {
     fn forward(&self, x: ArrayView2<f32>) -> Result<Array2<f32>, BackendError> {
-        let mut y = crate::reference::float_forward_pre_norm(&self.layer, x).map_err(|e| BackendError::new("float", e))?;
+        if x.ncols() != self.g.len() {
+            return Err(BackendError::new("float", format!("activations have K = {}, the layer expects {}", x.ncols(), self.g.len())));
+        }
+        let xg = &x * &self.g;
+        let mut y = xg.dot(&self.signs_t) * &self.h;
         layer_norm_rows(&mut y, self.eps);
         Ok(y)
     }
@@ -95,3 +111,29 @@ impl PreparedLinear for ReferenceLinear {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::{random_layer, SplitMix64};
+
+    /// Both backends compute the same layer: the float one matches the f32
+    /// definition up to summation order, the reference one the integer pipeline.
+    #[test]
+    fn backends_agree_with_their_definitions() {
+        let mut rng = SplitMix64(5);
+        let layer = random_layer(&mut rng, 37, 19);
+        let x = Array2::from_shape_fn((3, 37), |_| rng.symmetric());
+        let fb = FloatBackend { layer_norm_eps: 1e-5 }.prepare(&layer).unwrap();
+        let want = crate::reference::float_forward(&layer, x.view()).unwrap();
+        let got = fb.forward(x.view()).unwrap();
+        for (a, b) in got.iter().zip(want.iter()) {
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        }
+        assert!(fb.forward(Array2::<f32>::zeros((1, 5)).view()).is_err());
+        let cfg = ArrayConfig::SIM16;
+        let rb = ReferenceBackend { config: cfg, layer_norm_eps: 1e-5 }.prepare(&layer).unwrap();
+        let (_, post) = reference_forward(&cfg, &layer.quantize(&cfg).unwrap(), x.view()).unwrap();
+        assert_eq!(rb.forward(x.view()).unwrap(), post);
+    }
+}

@@ -43,6 +43,8 @@ pub fn random_layer(rng: &mut SplitMix64, k: usize, n: usize) -> PackedLayer {
 /// plus an embedding, a final norm and an LM head in full precision.
 pub fn toy_model(seed: u64, layers: usize, hidden: usize, intermediate: usize, vocab: usize) -> OneBitModel {
     let mut rng = SplitMix64(seed);
+    // Heads of 16 (or fewer) dimensions that divide the hidden size.
+    let heads = (1..=hidden).rev().find(|h| hidden % h == 0 && hidden / h >= 16.min(hidden)).unwrap_or(1);
     let mut linears = Vec::new();
     for l in 0..layers {
         for (name, k, n) in [
@@ -64,8 +66,16 @@ pub fn toy_model(seed: u64, layers: usize, hidden: usize, intermediate: usize, v
         tensors.insert(name.to_string(), FloatTensor { shape, data, dtype: FloatDtype::F32 });
     };
     t("model.embed_tokens.weight", vec![vocab, hidden], &mut rng);
-    t("model.norm.weight", vec![hidden], &mut rng);
     t("lm_head.weight", vec![vocab, hidden], &mut rng);
+    // RMSNorm weights of one, as a freshly initialised LLaMA has.
+    let mut ones = |name: String| {
+        tensors.insert(name, FloatTensor { shape: vec![hidden], data: vec![1.0; hidden], dtype: FloatDtype::F32 });
+    };
+    ones("model.norm.weight".into());
+    for l in 0..layers {
+        ones(format!("model.layers.{l}.input_layernorm.weight"));
+        ones(format!("model.layers.{l}.post_attention_layernorm.weight"));
+    }
     OneBitModel {
         architecture: serde_json::json!({
             "architectures": ["LlamaForCausalLM"],
@@ -73,6 +83,13 @@ pub fn toy_model(seed: u64, layers: usize, hidden: usize, intermediate: usize, v
             "hidden_size": hidden,
             "intermediate_size": intermediate,
             "num_hidden_layers": layers,
+            "num_attention_heads": heads,
+            "num_key_value_heads": heads,
+            "max_position_embeddings": 256,
+            "rms_norm_eps": 1e-5,
+            "rope_theta": 10000.0,
+            "hidden_act": "silu",
+            "tie_word_embeddings": false,
             "vocab_size": vocab,
             "synthetic": true,
         }),
