@@ -1,0 +1,138 @@
+//! Speed of one knowledge-distillation step on the CPU (teacher forward,
+//! student forward, KL + hidden-state loss, backward, AdamW with clipping),
+//! in tokens/s, against the official recipe in PyTorch on the same model and
+//! batch, measured in the same run (scripts/bench_trainer_pytorch.py, run with
+//! the Python given by --python when it can import torch).
+//!
+//! cargo run --release -p onebit-trainer --example kd_step_bench -- \
+//!   [--steps 30] [--warmup 5] [--python build/venv-torch/bin/python] [--out bench-results/trainer.json]
+//!
+//! Model: nanoGPT's shakespeare_char CPU size as a LLaMA (4 layers, 4 heads,
+//! 128 wide, SwiGLU 352, vocab 65, tied embeddings), context 64, batch 12.
+
+use anyhow::{Context, Result};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use onebit_model::{LinearKind, Llama, LlamaConfig, LINEAR_NAMES};
+use onebit_trainer::data::{random_batch, step_rng, STREAM_TRAIN};
+use onebit_trainer::loss::distill_loss;
+use onebit_trainer::optim::{AdamW, AdamWConfig};
+use onebit_trainer::svid::{latent_init, svid, SvidMethod, SvidOptions};
+use onebit_trainer::teacher::{init_tensors, varmap_with};
+use serde_json::json;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+}
+
+pub const LAYERS: usize = 4;
+pub const HEADS: usize = 4;
+pub const HIDDEN: usize = 128;
+pub const INTERMEDIATE: usize = 352;
+pub const VOCAB: usize = 65;
+pub const CONTEXT: usize = 64;
+pub const BATCH: usize = 12;
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let steps: usize = arg(&args, "--steps").map(|s| s.parse()).transpose()?.unwrap_or(30);
+    let warmup: usize = arg(&args, "--warmup").map(|s| s.parse()).transpose()?.unwrap_or(5);
+    let python = arg(&args, "--python").unwrap_or_else(|| "build/venv-torch/bin/python".into());
+    let out = arg(&args, "--out").map(PathBuf::from);
+    let threads = candle_core::utils::get_num_threads();
+    let dev = Device::Cpu;
+
+    let mut config = LlamaConfig::tiny(VOCAB, HIDDEN, LAYERS, HEADS, HEADS);
+    config.intermediate_size = INTERMEDIATE;
+    config.max_position_embeddings = CONTEXT;
+    config.tie_word_embeddings = true;
+    let teacher_tensors = init_tensors(&config, 1)?;
+    let teacher = {
+        let map: HashMap<String, Tensor> = teacher_tensors.iter().cloned().collect();
+        let mut m = Llama::from_var_builder(&config, VarBuilder::from_tensors(map, DType::F32, &dev), LinearKind::Dense, 1e-5)?;
+        m.differentiable = false;
+        m
+    };
+    // Student by SVID of the teacher.
+    let mut student_tensors = Vec::new();
+    for (name, t) in &teacher_tensors {
+        let base = name.strip_suffix(".weight").filter(|b| LINEAR_NAMES.iter().any(|p| b.ends_with(p)));
+        match base {
+            Some(base) => {
+                let (n, k) = t.dims2()?;
+                let w: Vec<f32> = t.flatten_all()?.to_vec1()?;
+                let s = svid(&w, n, k, SvidMethod::Nmf, SvidOptions::default());
+                student_tensors.push((name.clone(), Tensor::from_vec(latent_init(&w), (n, k), &dev)?));
+                student_tensors.push((format!("{base}.g"), Tensor::from_vec(s.g, k, &dev)?));
+                student_tensors.push((format!("{base}.h"), Tensor::from_vec(s.h, n, &dev)?));
+            }
+            None => student_tensors.push((name.clone(), t.clone())),
+        }
+    }
+    let (varmap, params) = varmap_with(student_tensors, &dev, false)?;
+    let student = Llama::from_var_builder(&config, VarBuilder::from_varmap(&varmap, DType::F32, &dev), LinearKind::OneBitTraining, 1e-5)?;
+    let mut opt = AdamW::new(params, AdamWConfig::default());
+    let tokens: Vec<u32> = (0..100_000u32).map(|i| (i.wrapping_mul(2654435761) >> 7) % VOCAB as u32).collect();
+    let mut times = Vec::new();
+    for step in 0..(warmup + steps) {
+        let b = random_batch(&tokens, BATCH, CONTEXT, &mut step_rng(0, STREAM_TRAIN, step as u64), &dev)?;
+        let t0 = Instant::now();
+        let t = teacher.forward_with_hidden(&b.inputs)?;
+        let s = student.forward_with_hidden(&b.inputs)?;
+        let l = distill_loss(&s.logits, &t.logits, &s.hidden_states, &t.hidden_states, 1.0)?;
+        let grads = l.total.backward()?;
+        opt.step(&grads, 1e-4)?;
+        let dt = t0.elapsed().as_secs_f64();
+        if step >= warmup {
+            times.push(dt);
+        }
+    }
+    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let median = times[times.len() / 2];
+    let mean = times.iter().sum::<f64>() / times.len() as f64;
+    let candle_tps = (BATCH * CONTEXT) as f64 / median;
+    eprintln!("candle: median {:.2} ms/step, mean {:.2} ms, {:.0} tokens/s ({threads} threads)", median * 1e3, mean * 1e3, candle_tps);
+
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/bench_trainer_pytorch.py");
+    let torch = std::process::Command::new(&python)
+        .arg(&script)
+        .args(["--steps", &steps.to_string(), "--warmup", &warmup.to_string(), "--threads", &threads.to_string()])
+        .output();
+    let torch_json = match torch {
+        Ok(o) if o.status.success() => {
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).context("PyTorch script output is not JSON")?;
+            eprintln!("pytorch: median {:.2} ms/step, {:.0} tokens/s", v["median_ms"].as_f64().unwrap_or(f64::NAN), v["tokens_per_second"].as_f64().unwrap_or(f64::NAN));
+            Some(v)
+        }
+        Ok(o) => {
+            eprintln!("PyTorch run failed: {}", String::from_utf8_lossy(&o.stderr));
+            None
+        }
+        Err(e) => {
+            eprintln!("PyTorch not run ({python}: {e})");
+            None
+        }
+    };
+    let ratio = torch_json.as_ref().and_then(|v| v["tokens_per_second"].as_f64()).map(|p| candle_tps / p);
+    if let Some(r) = ratio {
+        eprintln!("candle / pytorch tokens/s: {r:.2}");
+    }
+    let report = json!({
+        "command": args.join(" "),
+        "what": "one KD step: teacher forward, OneBit student forward, KL + hidden-state loss, backward, AdamW with clipping",
+        "model": {"layers": LAYERS, "heads": HEADS, "hidden": HIDDEN, "intermediate": INTERMEDIATE, "vocab": VOCAB, "context": CONTEXT, "batch": BATCH, "tied_embeddings": true},
+        "threads": threads,
+        "steps_timed": steps,
+        "candle": {"median_ms": median * 1e3, "mean_ms": mean * 1e3, "tokens_per_second": candle_tps},
+        "pytorch": torch_json,
+        "candle_over_pytorch_tokens_per_second": ratio,
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    if let Some(p) = out {
+        onebit_trainer::teacher::write_json(&p, &report)?;
+    }
+    Ok(())
+}
