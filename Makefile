@@ -53,12 +53,21 @@ verilog: deps-apt
 bitstream: deps
 	@echo "make bitstream: lands with the bitstream flow"; exit 2
 
+# make ppl MODEL=path/to/model.onebit [DATA=...] [CHUNKS=4]: the same 1-bit model
+# on the f32 layer, the integer reference and the Verilated accelerator
+# (which checks every output against the reference as it goes).
+DATA_PPL ?= $(DATA)/tinyshakespeare/input.txt
+CHUNKS ?= 4
 ppl: deps
-	@echo "make ppl: lands with the model (#5) and driver issues"; exit 2
+	@if [ -z "$(MODEL)" ]; then echo "make ppl needs MODEL=a 1-bit model file with tokenizer.json beside it (see docs/trainer.md: train-teacher -> svid -> distill -> export)"; exit 2; fi
+	@for b in float reference hardware; do \
+	  $(CARGO) run --release -q -- ppl --model $(MODEL) --data $(DATA_PPL) --backend $$b --max-chunks $(CHUNKS) --json || exit 1; \
+	done
 
 bench: deps
-	$(CARGO) bench --bench reference_kernel
+	$(CARGO) bench -p onebit-core --bench reference_kernel
 	$(CARGO) bench -p onebit-sim --bench sim_speed
+	$(CARGO) bench -p onebit-model --bench forward
 
 clean:
 	rm -rf build

@@ -128,5 +128,11 @@ fn onebit_file_on_float_and_reference_backends() {
     let (pf, pr) = (f["ppl"].as_f64().unwrap(), r["ppl"].as_f64().unwrap());
     assert!(pf.is_finite() && pr.is_finite());
     assert!((pf - pr).abs() / pf < 0.05, "float {pf} vs reference {pr}");
+    // The Verilated accelerator is bit-exact with the reference, so the whole
+    // model's perplexity is identical, not merely close.
+    let one = |backend: &str| ppl_json(&[&"--model", &file, &"--data", &data, &"--backend", &backend, &"--max-chunks", &"1"]);
+    let (h, r1) = (one("hardware"), one("reference"));
+    assert_eq!(h["backend"], "hardware");
+    assert_eq!(h["ppl"], r1["ppl"], "hardware and reference perplexity differ");
     let _ = Path::new(&file);
 }

@@ -5,6 +5,7 @@
 //! model and implements the driver's `DevicePorts`.
 
 mod ffi;
+pub mod backend;
 pub mod device;
 pub mod icarus;
 pub mod suite;

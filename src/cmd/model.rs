@@ -84,9 +84,6 @@ pub struct PplArgs {
 
 /// Load the decoder for `--model` on `--backend`.
 fn load_model(a: &ModelArgs) -> anyhow::Result<Llama> {
-    if a.backend == Backend::Hardware {
-        bail!("hardware backend not available yet: the host driver cannot run a whole decoder layer yet (use --backend float or reference)");
-    }
     let dev = Device::Cpu;
     if a.model.is_dir() {
         if a.backend != Backend::Float {
@@ -112,7 +109,10 @@ fn load_model(a: &ModelArgs) -> anyhow::Result<Llama> {
             let config = ArrayConfig::preset(&a.preset).map_err(|e| anyhow::anyhow!("--preset: {e}"))?;
             Box::new(ReferenceBackend { config, layer_norm_eps: eps })
         }
-        Backend::Hardware => unreachable!("refused above"),
+        Backend::Hardware => {
+            ArrayConfig::preset(&a.preset).map_err(|e| anyhow::anyhow!("--preset: {e}"))?;
+            Box::new(onebit_sim::backend::VerilatorBackend::new(&a.preset, eps)?)
+        }
     };
     Ok(checkpoint::onebit_decoder(&file, &a.model, backend.as_ref(), &dev)?)
 }

@@ -138,7 +138,7 @@ fn main() -> ExitCode {
             "simulator": "Verilator",
             "x_initial": onebit_sim::X_INITIAL,
             "random_init": args.random_init,
-            "command": format!("make sim (target/release/onebit-sim --preset {} --cases {} --seed {})", args.preset, args.cases, args.seed),
+            "command": format!("make sim (cargo run -p onebit-sim --bin onebit-sim -- --preset {} --cases {} --seed {})", args.preset, args.cases, args.seed),
         });
         let text = serde_json::to_string_pretty(&json).unwrap() + "\n";
         if let Err(e) = onebit_core::format::write_atomically(std::path::Path::new(path), text.as_bytes()) {

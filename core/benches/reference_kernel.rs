@@ -1,7 +1,7 @@
 //! The packed 1-bit reference kernel against an f32 GEMV/GEMM through ndarray
 //! on a 4096×4096 layer, with 1 and 64 tokens, side by side in one run.
 //! Writes bench-results/reference-kernel.json. Run: `make bench` or
-//! `cargo bench --bench reference_kernel`.
+//! `cargo bench -p onebit-core --bench reference_kernel`.
 
 use ndarray::Array2;
 use onebit_core::config::ArrayConfig;
@@ -87,7 +87,7 @@ fn main() {
         println!("{r}");
     }
     if !full {
-        println!("(smoke run; `cargo bench --bench reference_kernel` measures the 4096x4096 case and writes JSON)");
+        println!("(smoke run; `cargo bench -p onebit-core --bench reference_kernel` measures the 4096x4096 case and writes JSON)");
         return;
     }
     results.insert("k".into(), k.into());
@@ -106,8 +106,8 @@ fn main() {
     );
     results.insert("baseline".into(), "ndarray 0.17 f32: Array2·Array1 (1 token), Array2·Array2 via matrixmultiply with threading (64 tokens)".into());
     results.insert("measured".into(), "median wall time; the 1-bit time includes per-token activation quantisation and dequantisation".into());
-    results.insert("command".into(), "cargo bench --bench reference_kernel".into());
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench-results/reference-kernel.json");
+    results.insert("command".into(), "cargo bench -p onebit-core --bench reference_kernel".into());
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench-results/reference-kernel.json");
     let text = serde_json::to_string_pretty(&serde_json::Value::Object(results)).unwrap() + "\n";
     onebit_core::format::write_atomically(&path, text.as_bytes()).expect("write bench-results/reference-kernel.json");
     println!("wrote {}", path.display());
