@@ -65,7 +65,8 @@ fn main() {
         "stimulus": format!("one random layer K={k} N={n} M={m}, no stalls; Verilator and rust-hdl through the driver's stream runner, Icarus through a generated testbench"),
         "cycles": {"verilator": v_cycles, "rusthdl": h_cycles, "icarus": run.cycles},
         "seconds": {"verilator": v_secs, "rusthdl": h_secs, "icarus_vvp": run.seconds},
-        "command": "cargo bench -p onebit-sim --bench sim_speed",
+        "command": if cfg!(debug_assertions) { "cargo bench --profile dev -p onebit-sim --bench sim_speed" } else { "cargo bench -p onebit-sim --bench sim_speed" },
+        "profile": if cfg!(debug_assertions) { "dev (simulator crates and dependencies at opt-level 3)" } else { "release" },
     });
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench-results/sim-speed.json");
     onebit_core::format::write_atomically(&path, (serde_json::to_string_pretty(&json).unwrap() + "\n").as_bytes()).unwrap();
