@@ -45,6 +45,8 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // candle allocates per op; keep freed buffers for reuse (trainer/src/memory.rs).
+    onebit_trainer::memory::retain_freed_memory();
     let result = match cli.command {
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::RandomModel(a) => cmd::inspect::random_model(a),

@@ -30,6 +30,7 @@ pub mod linear;
 pub mod llama;
 pub mod perplexity;
 pub mod tokenizer;
+pub mod train_ops;
 
 pub use config::LlamaConfig;
 pub use error::ModelError;

@@ -9,6 +9,7 @@
 //!   [`LinearBackend`] (float, bit-exact integer reference, hardware): inference only.
 
 use crate::error::ModelError;
+use crate::train_ops;
 use candle_core::{CpuStorage, DType, Layout, Shape, Tensor, D};
 use candle_nn::{Init, VarBuilder};
 use onebit_core::backend::{LinearBackend, PreparedLinear};
@@ -58,9 +59,7 @@ impl candle_core::CustomOp1 for SignSte {
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        let t = arg.tanh()?;
-        let slope = (t.sqr()?.neg()? + STE_SLOPE)?;
-        Ok(Some(grad_res.mul(&slope)?))
+        Ok(Some(train_ops::sign_ste_grad(arg, grad_res, STE_SLOPE as f32)?))
     }
 }
 
@@ -75,6 +74,9 @@ pub fn layer_norm_no_affine(y: &Tensor, eps: f64) -> candle_core::Result<Tensor>
 
 /// `x Wᵀ` for x of any rank ≥ 2 (…×K) and W N×K.
 fn matmul_t(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+    if x.rank() == 2 {
+        return x.matmul(&w.t()?);
+    }
     let dims = x.dims();
     let k = *dims.last().expect("rank >= 1");
     let m: usize = dims[..dims.len() - 1].iter().product();
@@ -105,8 +107,18 @@ impl OneBitTrainLinear {
         matmul_t(&xg, &s)?.broadcast_mul(&self.h)
     }
 
+    /// The whole layer. On the CPU in f32 it runs as three fused ops with their
+    /// own backward passes (g scaling, the sign matmul, h scaling + LayerNorm;
+    /// see [`crate::train_ops`]); elsewhere as the composed differentiable ops
+    /// of [`Self::forward_pre_norm`] and [`layer_norm_no_affine`].
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        layer_norm_no_affine(&self.forward_pre_norm(x)?, self.layer_norm_eps)
+        if train_ops::fused(&[x, &self.latent, &self.g, &self.h]) {
+            let xg = train_ops::scale_columns(x, &self.g)?;
+            let z = matmul_t(&xg, &sign_ste(&self.latent)?)?;
+            train_ops::scale_layer_norm(&z, &self.h, self.layer_norm_eps)
+        } else {
+            layer_norm_no_affine(&self.forward_pre_norm(x)?, self.layer_norm_eps)
+        }
     }
 
     /// Pack the current signs, g and h into the 1-bit file's layer form.

@@ -6,7 +6,8 @@
 use crate::config::LlamaConfig;
 use crate::error::ModelError;
 use crate::linear::{BlockLinear, LinearKind};
-use candle_core::{DType, Device, Tensor, D};
+use crate::train_ops;
+use candle_core::{DType, Device, Tensor};
 use candle_nn::{Init, VarBuilder};
 
 /// The linears of one block, by their Hugging Face names under `model.layers.{i}.`,
@@ -224,27 +225,29 @@ impl Llama {
         let c = &self.config;
         let ids = self.check_ids(ids)?;
         let (b, t) = ids.dims2()?;
-        let mut x = self.embed_tokens.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, c.hidden_size))?;
+        // Activations stay (b·t, hidden) between the blocks: the linears and
+        // norms work on rows, and every reshape would be one more autograd node.
+        let mut x = self.embed_tokens.index_select(&ids.flatten_all()?, 0)?;
         let cos = self.cos.narrow(0, 0, t)?;
         let sin = self.sin.narrow(0, 0, t)?;
         let mask = causal_mask(t, x.device())?;
         let mut hidden_states = Vec::new();
         for block in &self.blocks {
-            x = self.block_forward(block, &x, &cos, &sin, &mask)?;
+            x = self.block_forward(block, &x, (b, t), &cos, &sin, &mask)?;
             if keep_hidden {
-                hidden_states.push(x.clone());
+                hidden_states.push(x.reshape((b, t, c.hidden_size))?);
             }
         }
         let x = self.rms_norm(&x, &self.norm)?;
         let head = self.lm_head.as_ref().unwrap_or(&self.embed_tokens);
-        let logits = x.reshape((b * t, c.hidden_size))?.matmul(&head.t()?)?.reshape((b, t, c.vocab_size))?;
+        let logits = x.matmul(&head.t()?)?.reshape((b, t, c.vocab_size))?;
         Ok(ForwardOutput { logits, hidden_states })
     }
 
     fn rms_norm(&self, x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
         let eps = self.config.rms_norm_eps as f32;
         if self.differentiable {
-            candle_nn::ops::rms_norm_slow(x, w, eps)
+            train_ops::rms_norm(x, w, eps as f64)
         } else {
             candle_nn::ops::rms_norm(x, w, eps)
         }
@@ -254,12 +257,12 @@ impl Llama {
         &self,
         blk: &Block,
         x: &Tensor,
+        (b, t): (usize, usize),
         cos: &Tensor,
         sin: &Tensor,
         mask: &Tensor,
     ) -> Result<Tensor, ModelError> {
         let c = &self.config;
-        let (b, t, _) = x.dims3()?;
         let (hd, nh, nkv) = (c.head_dim, c.num_attention_heads, c.num_key_value_heads);
 
         let xn = self.rms_norm(x, &blk.input_layernorm)?;
@@ -270,25 +273,27 @@ impl Llama {
         let k = heads(blk.linears[K].forward(&xn)?, nkv)?;
         let v = heads(blk.linears[V].forward(&xn)?, nkv)?;
         let (q, k) = if self.differentiable {
-            (candle_nn::rotary_emb::rope_slow(&q, cos, sin)?, candle_nn::rotary_emb::rope_slow(&k, cos, sin)?)
+            (train_ops::rope(&q, cos, sin)?, train_ops::rope(&k, cos, sin)?)
         } else {
             (candle_nn::rotary_emb::rope(&q, cos, sin)?, candle_nn::rotary_emb::rope(&k, cos, sin)?)
         };
         let k = repeat_kv(k, nh / nkv)?;
         let v = repeat_kv(v, nh / nkv)?;
-        let scores = (q.matmul(&k.t()?)? * (hd as f64).powf(-0.5))?.broadcast_add(mask)?;
+        let scale = (hd as f64).powf(-0.5);
         let probs = if self.differentiable {
-            candle_nn::ops::softmax(&scores, D::Minus1)?
+            // The mask is built into the fused op (it is causal by construction).
+            train_ops::causal_softmax(&q.matmul(&k.t()?)?, scale)?
         } else {
-            candle_nn::ops::softmax_last_dim(&scores)?
+            candle_nn::ops::softmax_last_dim(&(q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?)?
         };
-        let attn = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, nh * hd))?;
+        let attn = probs.matmul(&v)?.transpose(1, 2)?.reshape((b * t, nh * hd))?;
         let x = (x + blk.linears[O].forward(&attn)?)?;
 
         let xn = self.rms_norm(&x, &blk.post_attention_layernorm)?;
-        let gate = blk.linears[GATE].forward(&xn)?.silu()?;
+        let gate = blk.linears[GATE].forward(&xn)?;
         let up = blk.linears[UP].forward(&xn)?;
-        let mlp = blk.linears[DOWN].forward(&(gate * up)?)?;
+        let act = if self.differentiable { train_ops::swiglu(&gate, &up)? } else { (gate.silu()? * up)? };
+        let mlp = blk.linears[DOWN].forward(&act)?;
         Ok((x + mlp)?)
     }
 }

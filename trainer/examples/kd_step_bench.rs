@@ -36,12 +36,19 @@ pub const VOCAB: usize = 65;
 pub const CONTEXT: usize = 64;
 pub const BATCH: usize = 12;
 
+/// The 1-minute load average, to tell a quiet machine from a busy one.
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let steps: usize = arg(&args, "--steps").map(|s| s.parse()).transpose()?.unwrap_or(30);
     let warmup: usize = arg(&args, "--warmup").map(|s| s.parse()).transpose()?.unwrap_or(5);
     let python = arg(&args, "--python").unwrap_or_else(|| "build/venv-torch/bin/python".into());
     let out = arg(&args, "--out").map(PathBuf::from);
+    let retained = onebit_trainer::memory::retain_freed_memory();
+    let load_before = load_average();
     let threads = candle_core::utils::get_num_threads();
     let dev = Device::Cpu;
 
@@ -116,6 +123,7 @@ fn main() -> Result<()> {
             None
         }
     };
+    let load_after = load_average();
     let ratio = torch_json.as_ref().and_then(|v| v["tokens_per_second"].as_f64()).map(|p| candle_tps / p);
     if let Some(r) = ratio {
         eprintln!("candle / pytorch tokens/s: {r:.2}");
@@ -125,10 +133,15 @@ fn main() -> Result<()> {
         "what": "one KD step: teacher forward, OneBit student forward, KL + hidden-state loss, backward, AdamW with clipping",
         "model": {"layers": LAYERS, "heads": HEADS, "hidden": HIDDEN, "intermediate": INTERMEDIATE, "vocab": VOCAB, "context": CONTEXT, "batch": BATCH, "tied_embeddings": true},
         "threads": threads,
+        "profile": if cfg!(debug_assertions) { "dev" } else { "release" },
+        "allocator_retains_freed_memory": retained,
+        "load_average_1min": {"before": load_before, "after": load_after},
         "steps_timed": steps,
         "candle": {"median_ms": median * 1e3, "mean_ms": mean * 1e3, "tokens_per_second": candle_tps},
         "pytorch": torch_json,
         "candle_over_pytorch_tokens_per_second": ratio,
+        "target": "candle tokens/s at least PyTorch's (ratio >= 1)",
+        "target_met": ratio.map(|r| r >= 1.0),
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     if let Some(p) = out {

@@ -13,6 +13,7 @@ pub mod curve;
 pub mod data;
 pub mod interrupt;
 pub mod loss;
+pub mod memory;
 pub mod optim;
 pub mod svid;
 pub mod distill;
