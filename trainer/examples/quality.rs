@@ -82,6 +82,12 @@ fn main() -> Result<()> {
         "seq_len": seq_len,
         "max_chunks": max_chunks,
         "teacher": teacher_dir,
+        "student": kd_dir,
+        // How the student was distilled, from the report `onebit distill` leaves beside it.
+        "distillation": std::fs::read_to_string(kd_dir.join("distill.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .map(|d| json!({"options": d["options"], "steps_done": d["steps_done"], "tokens_per_second": d["tokens_per_second"]})),
         "rows": rows.iter().map(|(w, p)| json!({"model": w, "ppl": p, "ratio_to_teacher": p / t})).collect::<Vec<_>>(),
         "teacher_ppl": t,
         "student_ppl": kd_ppl,
