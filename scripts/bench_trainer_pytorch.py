@@ -157,6 +157,7 @@ def main():
         "mean_ms": sum(times) / len(times) * 1e3,
         "tokens_per_second": BATCH * CONTEXT / median,
         "steps_timed": a.steps,
+        "times_ms": [t * 1e3 for t in times],
     }))
 
 

@@ -107,15 +107,25 @@ impl OneBitTrainLinear {
         matmul_t(&xg, &s)?.broadcast_mul(&self.h)
     }
 
-    /// The whole layer. On the CPU in f32 it runs as three fused ops with their
-    /// own backward passes (g scaling, the sign matmul, h scaling + LayerNorm;
+    /// The whole layer. On the CPU in f32 it runs as two fused ops with their
+    /// own backward passes (g scaling + sign matmul, h scaling + LayerNorm;
     /// see [`crate::train_ops`]); elsewhere as the composed differentiable ops
     /// of [`Self::forward_pre_norm`] and [`layer_norm_no_affine`].
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         if train_ops::fused(&[x, &self.latent, &self.g, &self.h]) {
-            let xg = train_ops::scale_columns(x, &self.g)?;
-            let z = matmul_t(&xg, &sign_ste(&self.latent)?)?;
-            train_ops::scale_layer_norm(&z, &self.h, self.layer_norm_eps)
+            let dims = x.dims();
+            let (k, n) = (self.g.elem_count(), self.h.elem_count());
+            let m = x.elem_count() / k.max(1);
+            let x2 = if dims.len() == 2 { x.clone() } else { x.reshape((m, k))? };
+            let z = train_ops::onebit_matmul(&x2, &self.latent, &self.g, STE_SLOPE as f32)?;
+            let y = train_ops::scale_layer_norm(&z, &self.h, self.layer_norm_eps)?;
+            if dims.len() == 2 {
+                Ok(y)
+            } else {
+                let mut out = dims.to_vec();
+                *out.last_mut().expect("rank >= 1") = n;
+                y.reshape(out)
+            }
         } else {
             layer_norm_no_affine(&self.forward_pre_norm(x)?, self.layer_norm_eps)
         }

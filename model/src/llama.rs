@@ -266,17 +266,10 @@ impl Llama {
         let (hd, nh, nkv) = (c.head_dim, c.num_attention_heads, c.num_key_value_heads);
 
         let xn = self.rms_norm(x, &blk.input_layernorm)?;
-        let heads = |y: Tensor, n: usize| -> candle_core::Result<Tensor> {
-            y.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous()
-        };
-        let q = heads(blk.linears[Q].forward(&xn)?, nh)?;
-        let k = heads(blk.linears[K].forward(&xn)?, nkv)?;
-        let v = heads(blk.linears[V].forward(&xn)?, nkv)?;
-        let (q, k) = if self.differentiable {
-            (train_ops::rope(&q, cos, sin)?, train_ops::rope(&k, cos, sin)?)
-        } else {
-            (candle_nn::rotary_emb::rope(&q, cos, sin)?, candle_nn::rotary_emb::rope(&k, cos, sin)?)
-        };
+        // Rows (b·t, heads·hd) → (b, heads, t, hd), with RoPE on q and k, one node each.
+        let q = train_ops::split_heads(&blk.linears[Q].forward(&xn)?, (b, t, nh, hd), Some((cos, sin)))?;
+        let k = train_ops::split_heads(&blk.linears[K].forward(&xn)?, (b, t, nkv, hd), Some((cos, sin)))?;
+        let v = train_ops::split_heads(&blk.linears[V].forward(&xn)?, (b, t, nkv, hd), None)?;
         let k = repeat_kv(k, nh / nkv)?;
         let v = repeat_kv(v, nh / nkv)?;
         let scale = (hd as f64).powf(-0.5);
@@ -286,13 +279,14 @@ impl Llama {
         } else {
             candle_nn::ops::softmax_last_dim(&(q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?)?
         };
-        let attn = probs.matmul(&v)?.transpose(1, 2)?.reshape((b * t, nh * hd))?;
+        let attn = train_ops::merge_heads(&probs.matmul(&v)?)?;
         let x = (x + blk.linears[O].forward(&attn)?)?;
 
         let xn = self.rms_norm(&x, &blk.post_attention_layernorm)?;
         let gate = blk.linears[GATE].forward(&xn)?;
         let up = blk.linears[UP].forward(&xn)?;
-        let act = if self.differentiable { train_ops::swiglu(&gate, &up)? } else { (gate.silu()? * up)? };
+        // One fused pass either way (candle's silu calls libm's expf per element).
+        let act = train_ops::swiglu(&gate, &up)?;
         let mlp = blk.linears[DOWN].forward(&act)?;
         Ok((x + mlp)?)
     }

@@ -4,9 +4,9 @@
 //!
 //! Why: candle's autograd allocates, zero-fills and adds a gradient buffer for
 //! every node, and reduces broadcast gradients (g, h, norm weights) with a slow
-//! strided sum. A OneBit linear in plain ops is ~17 nodes; here it is three
-//! (g scaling, matmul with the signs, h scaling + LayerNorm). The KD step went
-//! from 0.45× to ≥1× PyTorch's speed with these (bench-results/trainer.json).
+//! strided sum. A OneBit linear in plain ops is ~17 nodes; here it is two
+//! (g scaling and the sign matmul, then h scaling + LayerNorm). With these the
+//! KD step went from 0.45× PyTorch's speed to above it (bench-results/trainer.json).
 //!
 //! Every op has a composed reference built from candle's differentiable ops
 //! (`*_reference`), used on other devices and dtypes, and the tests check
@@ -14,12 +14,15 @@
 //!
 //! | op | forward | replaces |
 //! |---|---|---|
-//! | [`scale_columns`] | `x ⊙ g` (g along the last dim) | `broadcast_mul` |
+//! | [`onebit_matmul`] | `(x ⊙ g) · sign(W)ᵀ`, straight-through sign | `broadcast_mul`, sign, transpose, matmul |
 //! | [`scale_layer_norm`] | `LayerNorm(z ⊙ h)` without affine | `broadcast_mul` + 8 LayerNorm ops |
 //! | [`rms_norm`] | `x / √(mean(x²) + ε) ⊙ w` | `rms_norm_slow` |
-//! | [`rope`] | rotary embedding, halves layout | `rope_slow` |
+//! | [`split_heads`] | rows → heads, with RoPE for q and k | reshape, transpose, copy, `rope_slow` |
+//! | [`merge_heads`] | heads → rows | transpose, reshape (copy) |
 //! | [`causal_softmax`] | `softmax(scale·s + causal mask)` | mul, mask add, softmax |
 //! | [`swiglu`] | `silu(gate) ⊙ up` | `silu` + mul |
+//! | [`scale_columns`] | `x ⊙ g` (g along the last dim) | `broadcast_mul` |
+//! | [`sign_ste_grad`] | the sign's straight-through gradient | tanh, sqr, neg, add, mul |
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor, D};
@@ -187,6 +190,103 @@ impl CustomOp2 for ScaleColumns {
     }
 }
 
+// ---------------------------------------------------------------- (x ⊙ g) · sign(W)ᵀ
+
+/// The OneBit linear before its h scaling: `(x ⊙ g) · sign(W)ᵀ` for x (M×K),
+/// latent W (N×K) and g (K), as one autograd node. Backward: with
+/// x̃ = x ⊙ g and S = sign(W), dx̃ = dz·S gives dx = dx̃ ⊙ g and
+/// dg = Σ_rows dx̃ ⊙ x; dW = (dzᵀ·x̃) ⊙ (1.001 − tanh²W), the official
+/// straight-through gradient ([`sign_ste_grad`]).
+pub fn onebit_matmul(x: &Tensor, latent: &Tensor, g: &Tensor, ste_slope: f32) -> Result<Tensor> {
+    if fused(&[x, latent, g]) && x.rank() == 2 {
+        x.contiguous()?.apply_op3(&latent.contiguous()?, &g.contiguous()?, OneBitMatmul { ste_slope })
+    } else {
+        onebit_matmul_reference(x, latent, g)
+    }
+}
+
+/// [`onebit_matmul`] from candle's differentiable ops (the sign's gradient
+/// through [`crate::linear::sign_ste`]).
+pub fn onebit_matmul_reference(x: &Tensor, latent: &Tensor, g: &Tensor) -> Result<Tensor> {
+    x.broadcast_mul(g)?.matmul(&crate::linear::sign_ste(latent)?.t()?)
+}
+
+struct OneBitMatmul {
+    ste_slope: f32,
+}
+
+impl OneBitMatmul {
+    fn signs(w: &[f32]) -> Vec<f32> {
+        w.iter().map(|&v| if v >= 0.0 { 1.0 } else { -1.0 }).collect()
+    }
+}
+
+impl CustomOp3 for OneBitMatmul {
+    fn name(&self) -> &'static str {
+        "onebit-matmul"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let name = self.name();
+        let (x, w, g) = (slice(s1, l1, name)?, slice(s2, l2, name)?, slice(s3, l3, name)?);
+        let (m, k) = l1.shape().dims2()?;
+        let (n, k2) = l2.shape().dims2()?;
+        if k2 != k {
+            candle_core::bail!("{name}: x is {m}×{k} but the weights are {n}×{k2}");
+        }
+        check_vec(name, "g", l3, k)?;
+        let mut xg = Vec::with_capacity(x.len());
+        for row in x.chunks_exact(k) {
+            xg.extend(row.iter().zip(g).map(|(&a, &b)| a * b));
+        }
+        let xg = CpuStorage::F32(xg);
+        let signs = CpuStorage::F32(Self::signs(w));
+        // candle's own CPU matmul (gemm) on the signs read transposed.
+        let z = xg.matmul(&signs, (1, m, n, k), &Layout::contiguous((m, k)), &Layout::contiguous((n, k)).transpose(0, 1)?)?;
+        Ok((z, Shape::from((m, n))))
+    }
+    fn bwd(
+        &self,
+        x: &Tensor,
+        latent: &Tensor,
+        g: &Tensor,
+        _res: &Tensor,
+        dz: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let name = self.name();
+        let (x, latent, g, dz) = (x.detach(), latent.detach(), g.detach(), dz.detach());
+        let k = g.elem_count();
+        let xg = scale_columns(&x, &g)?;
+        let signs = with_data(&latent, name, Self::signs)?;
+        let signs = Tensor::from_vec(signs, latent.shape(), latent.device())?;
+        let dxg = dz.matmul(&signs)?;
+        let dw = sign_ste_grad(&latent, &dz.t()?.matmul(&xg)?, self.ste_slope)?;
+        let (dx, dg) = with_data(&x, name, |x| {
+            with_data(&g, name, |g| {
+                with_data(&dxg, name, |d| {
+                    let mut dx = Vec::with_capacity(d.len());
+                    let mut dg = vec![0.0f32; k];
+                    for (xr, dr) in x.chunks_exact(k).zip(d.chunks_exact(k)) {
+                        dx.extend(dr.iter().zip(g).map(|(&dv, &gv)| dv * gv));
+                        for ((acc, &dv), &xv) in dg.iter_mut().zip(dr).zip(xr) {
+                            *acc += dv * xv;
+                        }
+                    }
+                    (dx, dg)
+                })
+            })
+        })???;
+        Ok((Some(tensor_like(dx, &x)?), Some(dw), Some(tensor_like(dg, &g)?)))
+    }
+}
+
 // ---------------------------------------------------------------- LayerNorm(z ⊙ h)
 
 /// `LayerNorm(z ⊙ h)` over the last dimension, without affine parameters
@@ -252,19 +352,22 @@ impl CustomOp2 for ScaleLayerNorm {
             with_data(h, name, |h| {
                 with_data(y, name, |y| {
                     with_data(dy, name, |dy| {
-                        let mut dz = vec![0.0f32; z.len()];
+                        let mut dz = Vec::with_capacity(z.len());
                         let mut dh = vec![0.0f32; n];
+                        // d LayerNorm / du of one row; then the chain through u = z ⊙ h.
+                        let mut du = vec![0.0f32; n];
                         let nf = n as f32;
                         let rows = z.chunks_exact(n).zip(y.chunks_exact(n)).zip(dy.chunks_exact(n));
-                        for (((zr, yr), dr), dzr) in rows.zip(dz.chunks_exact_mut(n)) {
+                        for ((zr, yr), dr) in rows {
                             let (_, inv) = self.stats(zr, h);
                             let mean_d = sum(dr) / nf;
                             let mean_dy = dot(dr, yr) / nf;
-                            for (j, out) in dzr.iter_mut().enumerate() {
-                                // d LayerNorm / du, then the chain through u = z ⊙ h.
-                                let du = inv * (dr[j] - mean_d - yr[j] * mean_dy);
-                                *out = du * h[j];
-                                dh[j] += du * zr[j];
+                            for ((u, &d), &yv) in du.iter_mut().zip(dr).zip(yr) {
+                                *u = inv * (d - mean_d - yv * mean_dy);
+                            }
+                            dz.extend(du.iter().zip(h).map(|(&u, &hv)| u * hv));
+                            for ((acc, &u), &zv) in dh.iter_mut().zip(&du).zip(zr) {
+                                *acc += u * zv;
                             }
                         }
                         (dz, dh)
@@ -363,19 +466,19 @@ impl CustomOp2 for RmsNorm {
         let (dx, dw) = with_data(x, name, |x| {
             with_data(w, name, |w| {
                 with_data(dy, name, |dy| {
-                    let mut dx = vec![0.0f32; x.len()];
+                    let mut dx = Vec::with_capacity(x.len());
                     let mut dw = vec![0.0f32; d];
                     let mut dxw = vec![0.0f32; d];
-                    for ((xr, dr), dxr) in x.chunks_exact(d).zip(dy.chunks_exact(d)).zip(dx.chunks_exact_mut(d)) {
+                    for (xr, dr) in x.chunks_exact(d).zip(dy.chunks_exact(d)) {
                         let r = 1.0 / self.rms(xr);
                         // y = x·r·w, r = (mean(x²)+eps)^(-1/2): dx = r·a − x·r³·mean(a ⊙ x), a = dy ⊙ w.
                         for ((a, &g), &wv) in dxw.iter_mut().zip(dr).zip(w) {
                             *a = g * wv;
                         }
                         let c = r * r * r * dot(&dxw, xr) / d as f32;
-                        for j in 0..d {
-                            dxr[j] = r * dxw[j] - xr[j] * c;
-                            dw[j] += dr[j] * xr[j] * r;
+                        dx.extend(dxw.iter().zip(xr).map(|(&a, &xv)| r * a - xv * c));
+                        for ((acc, &g), &xv) in dw.iter_mut().zip(dr).zip(xr) {
+                            *acc += g * xv * r;
                         }
                     }
                     (dx, dw)
@@ -388,34 +491,65 @@ impl CustomOp2 for RmsNorm {
 
 // ---------------------------------------------------------------- RoPE
 
-/// Rotary embedding of x (b, heads, t, d) with cos/sin (≥ t, d/2), halves
-/// layout (transformers' `rotate_half`): the same values as candle's `rope`,
-/// with a backward pass (the inverse rotation, `rope` with −sin).
-pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
-    if fused(&[x, cos, sin]) {
-        let t = x.dim(2)?;
-        x.contiguous()?.apply_op3(
-            &cos.narrow(0, 0, t)?.contiguous()?,
-            &sin.narrow(0, 0, t)?.contiguous()?,
-            Rope { inverse: false },
-        )
-    } else {
-        rope_reference(x, cos, sin)
-    }
-}
-
+/// RoPE from candle's differentiable ops (halves layout, transformers' `rotate_half`).
 pub fn rope_reference(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
     candle_nn::rotary_emb::rope_slow(x, cos, sin)
 }
 
-struct Rope {
-    /// Rotate by −angle (the backward pass).
-    inverse: bool,
+// ---------------------------------------------------------------- attention heads
+
+/// Rows (b·t, n·hd) → heads (b, n, t, hd), rotating each head vector by its
+/// position's rotary angle when `rope` is given (cos/sin of shape (≥ t, hd/2)):
+/// the reshape, transpose, copy and RoPE of q and k as one node.
+pub fn split_heads(x: &Tensor, (b, t, n, hd): (usize, usize, usize, usize), rope: Option<(&Tensor, &Tensor)>) -> Result<Tensor> {
+    let (cos, sin) = match rope {
+        Some((c, s)) => (c.narrow(0, 0, t)?.contiguous()?, s.narrow(0, 0, t)?.contiguous()?),
+        // Unused placeholders (the op takes three inputs); not derived from x,
+        // so autograd does not expect gradients for them.
+        None => (placeholder(x)?, placeholder(x)?),
+    };
+    if fused(&[x, &cos, &sin]) {
+        let op = Heads { b, t, n, hd, split: true, rotate: rope.map(|_| false) };
+        x.contiguous()?.apply_op3(&cos, &sin, op)
+    } else {
+        let y = x.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous()?;
+        match rope {
+            Some(_) => rope_reference(&y, &cos, &sin),
+            None => Ok(y),
+        }
+    }
 }
 
-impl CustomOp3 for Rope {
+/// Heads (b, n, t, hd) → rows (b·t, n·hd): the transpose and reshape after attention as one node.
+pub fn merge_heads(a: &Tensor) -> Result<Tensor> {
+    let (b, n, t, hd) = a.dims4()?;
+    if fused(&[a]) {
+        let none = placeholder(a)?;
+        a.contiguous()?.apply_op3(&none, &none, Heads { b, t, n, hd, split: false, rotate: None })
+    } else {
+        a.transpose(1, 2)?.reshape((b * t, n * hd))
+    }
+}
+
+fn placeholder(like: &Tensor) -> Result<Tensor> {
+    Tensor::zeros(1, like.dtype(), like.device())
+}
+
+/// Moves head vectors between the row layout (b·t, n·hd) and the head layout
+/// (b, n, t, hd), optionally rotating them (`Some(inverse)`) by RoPE.
+struct Heads {
+    b: usize,
+    t: usize,
+    n: usize,
+    hd: usize,
+    /// Rows → heads (else heads → rows).
+    split: bool,
+    rotate: Option<bool>,
+}
+
+impl CustomOp3 for Heads {
     fn name(&self) -> &'static str {
-        "onebit-rope"
+        "onebit-heads"
     }
     fn cpu_fwd(
         &self,
@@ -427,25 +561,48 @@ impl CustomOp3 for Rope {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let name = self.name();
-        let (x, cos, sin) = (slice(s1, l1, name)?, slice(s2, l2, name)?, slice(s3, l3, name)?);
-        let (_, _, t, d) = l1.shape().dims4()?;
-        let half = d / 2;
-        if d % 2 != 0 || l2.dims() != [t, half] || l3.dims() != [t, half] {
-            candle_core::bail!("{name}: x {:?} needs cos/sin of shape [{t}, {half}], got {:?} {:?}", l1.dims(), l2.dims(), l3.dims());
+        let Heads { b, t, n, hd, split, rotate } = *self;
+        let x = slice(s1, l1, name)?;
+        if x.len() != b * t * n * hd {
+            candle_core::bail!("{name}: {:?} is not {b}·{t}·{n}·{hd} values", l1.dims());
         }
-        let sign = if self.inverse { -1.0f32 } else { 1.0 };
+        let half = hd / 2;
+        let (cos, sin) = match rotate {
+            Some(_) => {
+                if hd % 2 != 0 || l2.dims() != [t, half] || l3.dims() != [t, half] {
+                    candle_core::bail!("{name}: rotary tables must be [{t}, {half}], got {:?} {:?}", l2.dims(), l3.dims());
+                }
+                (slice(s2, l2, name)?, slice(s3, l3, name)?)
+            }
+            None => (&[][..], &[][..]),
+        };
+        let sign = if rotate == Some(true) { -1.0f32 } else { 1.0 };
         let mut out = vec![0.0f32; x.len()];
-        for (row_i, (xr, yr)) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)).enumerate() {
-            let p = row_i % t;
-            let (c, s) = (&cos[p * half..(p + 1) * half], &sin[p * half..(p + 1) * half]);
-            for i in 0..half {
-                let (a, b) = (xr[i], xr[i + half]);
-                let si = sign * s[i];
-                yr[i] = a * c[i] - b * si;
-                yr[i + half] = b * c[i] + a * si;
+        for bi in 0..b {
+            for ni in 0..n {
+                for ti in 0..t {
+                    let rows_at = (bi * t + ti) * n * hd + ni * hd;
+                    let heads_at = ((bi * n + ni) * t + ti) * hd;
+                    let (src, dst) = if split { (rows_at, heads_at) } else { (heads_at, rows_at) };
+                    let (xs, ys) = (&x[src..src + hd], &mut out[dst..dst + hd]);
+                    match rotate {
+                        None => ys.copy_from_slice(xs),
+                        Some(_) => {
+                            let (c, s) = (&cos[ti * half..(ti + 1) * half], &sin[ti * half..(ti + 1) * half]);
+                            let (lo, hi) = xs.split_at(half);
+                            let (ylo, yhi) = ys.split_at_mut(half);
+                            for i in 0..half {
+                                let si = sign * s[i];
+                                ylo[i] = lo[i] * c[i] - hi[i] * si;
+                                yhi[i] = hi[i] * c[i] + lo[i] * si;
+                            }
+                        }
+                    }
+                }
             }
         }
-        cpu(out, l1.shape())
+        let shape = if split { Shape::from((b, n, t, hd)) } else { Shape::from((b * t, n * hd)) };
+        cpu(out, &shape)
     }
     fn bwd(
         &self,
@@ -455,9 +612,9 @@ impl CustomOp3 for Rope {
         _res: &Tensor,
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        // A rotation's transpose is the rotation by the opposite angle.
-        let dx = dy.contiguous()?.apply_op3_no_bwd(cos, sin, &Rope { inverse: !self.inverse })?;
-        Ok((Some(dx), None, None))
+        // The inverse move; a rotation's transpose is the opposite rotation.
+        let back = Heads { split: !self.split, rotate: self.rotate.map(|inv| !inv), ..*self };
+        Ok((Some(dy.contiguous()?.apply_op3_no_bwd(cos, sin, &back)?), None, None))
     }
 }
 
@@ -502,7 +659,7 @@ impl CustomOp1 for CausalSoftmax {
             let m = xr[..visible].iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v * self.scale));
             let mut sum = 0.0f32;
             for j in 0..visible {
-                let e = (xr[j] * self.scale - m).exp();
+                let e = exp_fast(xr[j] * self.scale - m);
                 yr[j] = e;
                 sum += e;
             }
@@ -634,6 +791,13 @@ mod tests {
     }
 
     #[test]
+    fn onebit_matmul_matches_composed_ops() {
+        // Odd sizes; weights straddling zero so both signs and the STE slope vary.
+        let ins = [randn(30, &[13, 11], 2.0), randn(31, &[7, 11], 1.5), randn(32, &[11], 1.0)];
+        check(&ins, |t| onebit_matmul(&t[0], &t[1], &t[2], 1.001), |t| onebit_matmul_reference(&t[0], &t[1], &t[2]), 1e-5);
+    }
+
+    #[test]
     fn scale_layer_norm_matches_composed_ops() {
         let ins = [randn(3, &[6, 33], 3.0), randn(4, &[33], 0.1)];
         check(&ins, |t| scale_layer_norm(&t[0], &t[1], 1e-5), |t| scale_layer_norm_reference(&t[0], &t[1], 1e-5), 2e-4);
@@ -649,20 +813,21 @@ mod tests {
     }
 
     #[test]
-    fn rope_matches_rope_slow_and_inverts() {
-        let (cos, sin) = {
-            let a = randn(9, &[10, 4], 3.0);
-            (a.cos().unwrap(), a.sin().unwrap())
-        };
-        let ins = [randn(10, &[2, 3, 7, 8], 1.0)];
+    fn split_and_merge_heads_match_reshape_transpose_rope() {
+        let (b, t, n, hd) = (2, 5, 3, 6);
+        let a = randn(40, &[9, hd / 2], 3.0);
+        let (cos, sin) = (a.cos().unwrap(), a.sin().unwrap());
+        let ins = [randn(41, &[b * t, n * hd], 1.0)];
         let (c1, s1) = (cos.clone(), sin.clone());
-        check(&ins, |t| rope(&t[0], &cos, &sin), |t| rope_reference(&t[0], &c1.narrow(0, 0, 7)?, &s1.narrow(0, 0, 7)?), 1e-6);
-        // The backward kernel is the inverse rotation: applying both gives x back.
-        let x = &ins[0];
-        let (c7, s7) = (cos.narrow(0, 0, 7).unwrap().contiguous().unwrap(), sin.narrow(0, 0, 7).unwrap().contiguous().unwrap());
-        let y = x.apply_op3_no_bwd(&c7, &s7, &Rope { inverse: false }).unwrap();
-        let back = y.apply_op3_no_bwd(&c7, &s7, &Rope { inverse: true }).unwrap();
-        assert!(max_diff(&back, x) < 1e-5);
+        check(
+            &ins,
+            |x| split_heads(&x[0], (b, t, n, hd), Some((&cos, &sin))),
+            |x| rope_reference(&x[0].reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous()?, &c1.narrow(0, 0, t)?, &s1.narrow(0, 0, t)?),
+            1e-6,
+        );
+        check(&ins, |x| split_heads(&x[0], (b, t, n, hd), None), |x| x[0].reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous(), 0.0);
+        let heads = [randn(42, &[b, n, t, hd], 1.0)];
+        check(&heads, |x| merge_heads(&x[0]), |x| x[0].transpose(1, 2)?.reshape((b * t, n * hd)), 0.0);
     }
 
     #[test]

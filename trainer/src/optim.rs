@@ -7,7 +7,8 @@
 //! `p ← p − lr·wd·p; m ← β1 m + (1−β1) g; v ← β2 v + (1−β2) g²;
 //!  p ← p − lr · (m / (1−β1ᵗ)) / (√(v / (1−β2ᵗ)) + ε)`.
 
-use candle_core::{Result, Tensor, Var};
+use candle_core::{CpuStorage, InplaceOp2, Layout, Result, Tensor, Var};
+use std::cell::RefCell;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -64,13 +65,13 @@ impl AdamW {
     /// One update at learning rate `lr` from the gradients in `grads`
     /// (parameters without a gradient are left alone, moments included).
     pub fn step(&mut self, grads: &candle_core::backprop::GradStore, lr: f64) -> Result<StepStats> {
-        let mut gs: Vec<Option<Vec<f32>>> = Vec::with_capacity(self.params.len());
+        let mut gs: Vec<Option<Tensor>> = Vec::with_capacity(self.params.len());
         let mut sq = 0.0f64;
         for p in &self.params {
             match grads.get(p.var.as_tensor()) {
                 Some(g) => {
-                    let g = g.flatten_all()?.to_vec1::<f32>()?;
-                    sq += g.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>();
+                    let g = g.contiguous()?;
+                    sq += with_f32(&g, |g| g.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>())?;
                     gs.push(Some(g));
                 }
                 None => gs.push(None),
@@ -95,16 +96,25 @@ impl AdamW {
         for (i, p) in self.params.iter().enumerate() {
             let Some(g) = &gs[i] else { continue };
             let t = p.var.as_tensor();
-            let mut w = t.flatten_all()?.to_vec1::<f32>()?;
-            let decay = if p.decay { (1.0 - lr * c.weight_decay) as f32 } else { 1.0 };
-            let (m, v) = (&mut self.m[i], &mut self.v[i]);
-            for j in 0..w.len() {
-                let gj = g[j] * clip;
-                m[j] = b1 * m[j] + (1.0 - b1) * gj;
-                v[j] = b2 * v[j] + (1.0 - b2) * gj * gj;
-                w[j] = w[j] * decay - step_size * m[j] / ((v[j]).sqrt() * inv_sqrt_bc2 + eps);
+            let update = Update {
+                clip,
+                decay: if p.decay { (1.0 - lr * c.weight_decay) as f32 } else { 1.0 },
+                b1,
+                b2,
+                step_size,
+                inv_sqrt_bc2,
+                eps,
+                m: RefCell::new(&mut self.m[i]),
+                v: RefCell::new(&mut self.v[i]),
+            };
+            if t.device().is_cpu() && t.is_contiguous() && t.dtype() == candle_core::DType::F32 {
+                // In place: no copies of the parameter or its gradient.
+                t.inplace_op2(g, &update)?;
+            } else {
+                let mut w = t.flatten_all()?.to_vec1::<f32>()?;
+                update.apply(&mut w, &g.flatten_all()?.to_vec1::<f32>()?);
+                p.var.set(&Tensor::from_vec(w, t.shape(), t.device())?)?;
             }
-            p.var.set(&Tensor::from_vec(w, t.shape(), t.device())?)?;
         }
         Ok(StepStats { grad_norm })
     }
@@ -134,6 +144,59 @@ impl AdamW {
             }
         }
         self.step = step;
+        Ok(())
+    }
+}
+
+/// Run `f` on the f32 data of a CPU tensor, or on a copy of it elsewhere.
+fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    if let (candle_core::Storage::Cpu(CpuStorage::F32(v)), l) = (&*t.storage_and_layout().0, t.layout()) {
+        if let Some((a, b)) = l.contiguous_offsets() {
+            return Ok(f(&v[a..b]));
+        }
+    }
+    Ok(f(&t.flatten_all()?.to_vec1::<f32>()?))
+}
+
+/// One AdamW update of one parameter (its moments borrowed from the optimiser).
+struct Update<'a> {
+    clip: f32,
+    decay: f32,
+    b1: f32,
+    b2: f32,
+    step_size: f32,
+    inv_sqrt_bc2: f32,
+    eps: f32,
+    m: RefCell<&'a mut Vec<f32>>,
+    v: RefCell<&'a mut Vec<f32>>,
+}
+
+impl Update<'_> {
+    fn apply(&self, w: &mut [f32], g: &[f32]) {
+        let (mut m, mut v) = (self.m.borrow_mut(), self.v.borrow_mut());
+        let (b1, b2) = (self.b1, self.b2);
+        for (((wj, &gj), mj), vj) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+            let gj = gj * self.clip;
+            *mj = b1 * *mj + (1.0 - b1) * gj;
+            *vj = b2 * *vj + (1.0 - b2) * gj * gj;
+            *wj = *wj * self.decay - self.step_size * *mj / (vj.sqrt() * self.inv_sqrt_bc2 + self.eps);
+        }
+    }
+}
+
+impl InplaceOp2 for Update<'_> {
+    fn name(&self) -> &'static str {
+        "onebit-adamw"
+    }
+    fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<()> {
+        let (CpuStorage::F32(w), CpuStorage::F32(g)) = (s1, s2) else { candle_core::bail!("adamw: expected f32") };
+        let (Some((a, b)), Some((c, d))) = (l1.contiguous_offsets(), l2.contiguous_offsets()) else {
+            candle_core::bail!("adamw: parameter and gradient must be contiguous")
+        };
+        if b - a != d - c {
+            candle_core::bail!("adamw: parameter has {} elements, gradient {}", b - a, d - c);
+        }
+        self.apply(&mut w[a..b], &g[c..d]);
         Ok(())
     }
 }
