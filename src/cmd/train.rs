@@ -88,7 +88,8 @@ pub struct SvidArgs {
     /// Student directory to write (config.json, student.safetensors, tokenizer.json, svid.json).
     #[arg(long)]
     pub out: PathBuf,
-    /// Rank-1 factorisation of |W|: nmf (deterministic) or svd (power iteration).
+    /// Rank-1 factorisation of |W|: nmf (deterministic), svd (power iteration), or naive
+    /// (h gᵀ = mean|W|: the baseline in SVID form, for ablations).
     #[arg(long, default_value = "nmf")]
     pub method: SvidMethod,
     /// Print the per-layer table as JSON instead of text.

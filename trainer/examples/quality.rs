@@ -5,7 +5,7 @@
 //!
 //! cargo run --release -p onebit-trainer --example quality -- \
 //!   --teacher DIR --svid DIR --kd DIR --data FILE [--split val10|all] [--seq-len N] \
-//!   [--max-chunks N] [--onebit FILE] --out bench-results/quality.json [--name NAME]
+//!   [--max-chunks N] [--onebit FILE] [--also LABEL=STUDENT_DIR]... --out bench-results/quality.json [--name NAME]
 //!
 //! With `--split val10` (tinyshakespeare) only the last 10% of the tokens count
 //! (nanoGPT's validation split); `all` evaluates the whole file (wikitext-2 test).
@@ -65,6 +65,16 @@ fn main() -> Result<()> {
     let kd = onebit_trainer::student::read_student(&kd_dir)?.decoder(&dev)?;
     let kd_ppl = ppl(&kd)?;
     row("SVID + KD (training form, f32)", kd_ppl);
+    // Extra students in training form, e.g. an ablation: --also "naive start + KD=DIR" (repeatable).
+    for (i, a) in args.iter().enumerate() {
+        if a != "--also" {
+            continue;
+        }
+        let spec = args.get(i + 1).context("--also needs LABEL=STUDENT_DIR")?;
+        let (label, dir) = spec.split_once('=').context("--also needs LABEL=STUDENT_DIR")?;
+        let m = onebit_trainer::student::read_student(std::path::Path::new(dir))?.decoder(&dev)?;
+        row(label, ppl(&m)?);
+    }
     if let Some(f) = &onebit_file {
         let m = onebit_model::checkpoint::load_onebit_model(f, &float, &dev)?;
         row("SVID + KD, exported file, float backend", ppl(&m)?);

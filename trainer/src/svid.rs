@@ -26,6 +26,10 @@ use serde::Serialize;
 pub enum SvidMethod {
     Nmf,
     Svd,
+    /// Not a factorisation: h gᵀ = mean|W| everywhere, the naive baseline
+    /// sign(W)·mean|W| in SVID form, for ablations (distillation from the
+    /// naive start against the SVID start).
+    Naive,
 }
 
 impl std::str::FromStr for SvidMethod {
@@ -34,7 +38,8 @@ impl std::str::FromStr for SvidMethod {
         match s {
             "nmf" => Ok(SvidMethod::Nmf),
             "svd" => Ok(SvidMethod::Svd),
-            _ => Err(format!("unknown SVID method `{s}` (expected nmf or svd)")),
+            "naive" => Ok(SvidMethod::Naive),
+            _ => Err(format!("unknown SVID method `{s}` (expected nmf, svd or naive)")),
         }
     }
 }
@@ -82,6 +87,11 @@ pub fn svid(w: &[f32], n: usize, k: usize, method: SvidMethod, opts: SvidOptions
     let (h, g, iters) = match method {
         SvidMethod::Nmf => nmf_rank1(&a, n, k, opts),
         SvidMethod::Svd => svd_rank1(&a, n, k, opts),
+        SvidMethod::Naive => {
+            // Equal factors, like the solvers' rescaling: √mean · √mean = mean|W|.
+            let root = (a.iter().sum::<f64>() / a.len() as f64).sqrt();
+            (vec![root; n], vec![root; k], 0)
+        }
     };
     Svid { h: h.iter().map(|&x| x as f32).collect(), g: g.iter().map(|&x| x as f32).collect(), iters }
 }
@@ -275,6 +285,17 @@ mod tests {
             assert!(e < 1e-5, "{m:?}: error {e}");
             assert!(naive_relative_error(&w, n, k) > 0.1);
         }
+    }
+
+    #[test]
+    fn naive_method_is_the_naive_baseline() {
+        let (n, k) = (7, 13);
+        let w: Vec<f32> = (0..n * k).map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.01).collect();
+        let s = svid(&w, n, k, SvidMethod::Naive, SvidOptions::default());
+        let got = svid_relative_error(&w, n, k, &s.h, &s.g);
+        assert!((got - naive_relative_error(&w, n, k)).abs() < 1e-6, "{got}");
+        let nmf = svid(&w, n, k, SvidMethod::Nmf, SvidOptions::default());
+        assert!(svid_relative_error(&w, n, k, &nmf.h, &nmf.g) < got);
     }
 
     #[test]
