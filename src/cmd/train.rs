@@ -9,6 +9,33 @@ use onebit_trainer::teacher::{Recipe, TeacherOptions};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+/// Evaluation, checkpoint and stopping flags shared by `train-teacher` and `distill`.
+#[derive(clap::Args, Debug)]
+pub struct RunControlArgs {
+    #[arg(long, default_value_t = 250)]
+    pub eval_every: u64,
+    #[arg(long, default_value_t = 250)]
+    pub checkpoint_every: u64,
+    /// Continue from the checkpoint in --out.
+    #[arg(long)]
+    pub resume: bool,
+    /// Stop (saving a checkpoint, as on Ctrl-C) once this many steps are done.
+    #[arg(long)]
+    pub stop_at: Option<u64>,
+}
+
+impl RunControlArgs {
+    fn into_control(self) -> onebit_trainer::runner::RunControl {
+        onebit_trainer::runner::RunControl {
+            eval_every: self.eval_every,
+            checkpoint_every: self.checkpoint_every,
+            resume: self.resume,
+            stop_at: self.stop_at,
+            progress: progress(),
+        }
+    }
+}
+
 #[derive(clap::Args, Debug)]
 pub struct TrainTeacherArgs {
     /// shakespeare-char (char-level, nanoGPT's 90/10 split) or wikitext-bpe (byte-level BPE on wikitext-2 valid, evaluated on test).
@@ -65,16 +92,8 @@ pub struct TrainTeacherArgs {
     /// Validation batches per evaluation (nanoGPT's eval_iters).
     #[arg(long, default_value_t = 200)]
     pub eval_batches: usize,
-    #[arg(long, default_value_t = 250)]
-    pub eval_every: u64,
-    #[arg(long, default_value_t = 250)]
-    pub checkpoint_every: u64,
-    /// Continue from the checkpoint in --out.
-    #[arg(long)]
-    pub resume: bool,
-    /// Stop (saving a checkpoint, as on Ctrl-C) once this many steps are done.
-    #[arg(long)]
-    pub stop_at: Option<u64>,
+    #[command(flatten)]
+    pub control: RunControlArgs,
     /// Also write the report JSON here (e.g. bench-results/teacher.json).
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -140,16 +159,8 @@ pub struct DistillArgs {
     pub seed: u64,
     #[arg(long, default_value_t = 20)]
     pub eval_batches: usize,
-    #[arg(long, default_value_t = 250)]
-    pub eval_every: u64,
-    #[arg(long, default_value_t = 250)]
-    pub checkpoint_every: u64,
-    /// Continue from the checkpoint in --out.
-    #[arg(long)]
-    pub resume: bool,
-    /// Stop (saving a checkpoint, as on Ctrl-C) once this many steps are done.
-    #[arg(long)]
-    pub stop_at: Option<u64>,
+    #[command(flatten)]
+    pub control: RunControlArgs,
     /// Also write the report JSON here.
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -238,11 +249,7 @@ pub fn train_teacher(a: TrainTeacherArgs) -> Result<()> {
         tie_embeddings: !a.untied,
         seed: a.seed,
         eval_batches: a.eval_batches,
-        eval_every: a.eval_every,
-        checkpoint_every: a.checkpoint_every,
-        resume: a.resume,
-        stop_at: a.stop_at,
-        progress: progress(),
+        control: a.control.into_control(),
     };
     let r = onebit_trainer::teacher::train_teacher(&o)?;
     if r.interrupted {
@@ -307,11 +314,7 @@ pub fn distill(a: DistillArgs) -> Result<()> {
         alpha: a.alpha,
         seed: a.seed,
         eval_batches: a.eval_batches,
-        eval_every: a.eval_every,
-        checkpoint_every: a.checkpoint_every,
-        resume: a.resume,
-        stop_at: a.stop_at,
-        progress: progress(),
+        control: a.control.into_control(),
     };
     if !(0.0..1.0).contains(&o.val_fraction) {
         bail!("--val-fraction must be in [0, 1)");

@@ -8,7 +8,7 @@
 use crate::data::{random_batch, sequential_batches, split_90_10, step_rng, STREAM_TRAIN, STREAM_VAL};
 use crate::loss::{cross_entropy, distill_loss};
 use crate::optim::{AdamW, AdamWConfig, CosineSchedule};
-use crate::runner::{train_loop, StepOutput};
+use crate::runner::{train_loop, RunControl, StepOutput};
 use crate::student::{read_student, write_student, copy_tokenizer, ONEBIT_LN_EPS};
 use crate::teacher::{check_varmap_complete, varmap_with, write_json};
 use anyhow::{bail, Result};
@@ -41,14 +41,9 @@ pub struct DistillOptions {
     pub alpha: f64,
     pub seed: u64,
     pub eval_batches: usize,
-    pub eval_every: u64,
-    pub checkpoint_every: u64,
-    #[serde(skip)]
-    pub resume: bool,
-    #[serde(skip)]
-    pub stop_at: Option<u64>,
-    #[serde(skip)]
-    pub progress: bool,
+    /// Evaluation, checkpoints, resume and stopping (flattened into the reports).
+    #[serde(flatten)]
+    pub control: RunControl,
 }
 
 /// What a distillation run measured (written to `distill.json`).
@@ -119,12 +114,8 @@ pub fn distill(o: &DistillOptions) -> Result<DistillReport> {
         out_dir: o.out.clone(),
         steps: o.steps,
         schedule,
-        checkpoint_every: o.checkpoint_every,
-        eval_every: o.eval_every,
+        control: o.control.clone(),
         log_every: 10.min(o.steps.max(1)),
-        resume: o.resume,
-        stop_at: o.stop_at,
-        progress: o.progress,
         curve_name: "distill_loss".into(),
         curve_title: format!("OneBit distillation: KL + {} x hidden-state loss", o.alpha),
         run: serde_json::to_value(o)?,

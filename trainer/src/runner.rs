@@ -12,6 +12,26 @@ use candle_core::Tensor;
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// When a training loop evaluates, checkpoints and stops; the same for the
+/// teacher and distillation runs (and their command lines).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunControl {
+    /// Evaluate every this many steps (0: only at the end).
+    pub eval_every: u64,
+    /// Save a checkpoint every this many steps (0: only at the end or on Ctrl-C).
+    pub checkpoint_every: u64,
+    /// Continue from the checkpoint in the output directory.
+    #[serde(skip)]
+    pub resume: bool,
+    /// Stop as if Ctrl-C had been pressed once this many steps are done in
+    /// total (for tests and for splitting long runs).
+    #[serde(skip)]
+    pub stop_at: Option<u64>,
+    /// Show a progress bar.
+    #[serde(skip)]
+    pub progress: bool,
+}
+
 /// How a loop runs.
 #[derive(Debug, Clone)]
 pub struct LoopSettings {
@@ -22,17 +42,9 @@ pub struct LoopSettings {
     /// Total optimiser updates.
     pub steps: u64,
     pub schedule: CosineSchedule,
-    /// Save a checkpoint every this many steps (0: only at the end or on Ctrl-C).
-    pub checkpoint_every: u64,
-    /// Evaluate every this many steps (0: only at the end).
-    pub eval_every: u64,
+    pub control: RunControl,
     /// Record a curve row every this many steps.
     pub log_every: u64,
-    pub resume: bool,
-    /// Stop as if Ctrl-C had been pressed once this many steps are done in
-    /// total (for tests and for splitting long runs).
-    pub stop_at: Option<u64>,
-    pub progress: bool,
     /// Curve file stem (`NAME.csv`, `NAME.svg`) and plot title.
     pub curve_name: String,
     pub curve_title: String,
@@ -86,7 +98,7 @@ pub fn train_loop(
     let mut curve: Vec<CurveRow> = Vec::new();
     let mut start = 0u64;
     let mut tokens_seen = 0u64;
-    if s.resume {
+    if s.control.resume {
         let meta = checkpoint::load(&s.out_dir, opt, &s.kind, &s.run)?;
         start = meta.step;
         tokens_seen = meta.tokens_seen;
@@ -99,7 +111,7 @@ pub fn train_loop(
         );
     }
     interrupt::install();
-    let bar = if s.progress { indicatif::ProgressBar::new(s.steps) } else { indicatif::ProgressBar::hidden() };
+    let bar = if s.control.progress { indicatif::ProgressBar::new(s.steps) } else { indicatif::ProgressBar::hidden() };
     bar.set_style(
         indicatif::ProgressStyle::with_template("{prefix} {bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
@@ -117,7 +129,7 @@ pub fn train_loop(
     let mut last_val = curve.iter().rev().find_map(|r| r.val_loss);
     let mut step = start;
     while step < s.steps {
-        if interrupt::interrupted() || s.stop_at.is_some_and(|n| step >= n) {
+        if interrupt::interrupted() || s.control.stop_at.is_some_and(|n| step >= n) {
             interrupted = true;
             break;
         }
@@ -137,7 +149,7 @@ pub fn train_loop(
         step += 1;
         let last = step == s.steps;
         let mut val = None;
-        if (s.eval_every > 0 && step % s.eval_every == 0) || last {
+        if (s.control.eval_every > 0 && step % s.control.eval_every == 0) || last {
             val = eval_fn()?;
             if val.is_some() {
                 last_val = val;
@@ -158,11 +170,11 @@ pub fn train_loop(
         let val_msg = last_val.map(|v| format!(" val {v:.4}")).unwrap_or_default();
         bar.set_message(format!("loss {loss:.4}{val_msg} lr {lr:.2e} {tps:.0} tok/s"));
         bar.set_position(step);
-        if !s.progress && val.is_some() {
+        if !s.control.progress && val.is_some() {
             // No bar (not a terminal): leave a line in the log at every evaluation.
             eprintln!("{} step {step}/{}: loss {loss:.4}{val_msg} lr {lr:.2e} {tps:.0} tok/s", s.kind, s.steps);
         }
-        if (s.checkpoint_every > 0 && step % s.checkpoint_every == 0) || last {
+        if (s.control.checkpoint_every > 0 && step % s.control.checkpoint_every == 0) || last {
             save(opt, step, tokens_seen, &curve)?;
         }
     }

@@ -16,7 +16,7 @@
 use crate::data::{random_batch, sequential_batches, split_90_10, step_rng, SplitMix64, STREAM_TRAIN, STREAM_VAL};
 use crate::loss::cross_entropy;
 use crate::optim::{AdamW, AdamWConfig, CosineSchedule, Param};
-use crate::runner::{train_loop, LoopSettings, LoopSummary, StepOutput};
+use crate::runner::{train_loop, LoopSettings, LoopSummary, RunControl, StepOutput};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
@@ -72,14 +72,9 @@ pub struct TeacherOptions {
     pub seed: u64,
     /// Random validation batches per evaluation (nanoGPT's `eval_iters`).
     pub eval_batches: usize,
-    pub eval_every: u64,
-    pub checkpoint_every: u64,
-    #[serde(skip)]
-    pub resume: bool,
-    #[serde(skip)]
-    pub stop_at: Option<u64>,
-    #[serde(skip)]
-    pub progress: bool,
+    /// Evaluation, checkpoints, resume and stopping (flattened into the reports).
+    #[serde(flatten)]
+    pub control: RunControl,
 }
 
 /// What a teacher run measured (written to `teacher.json`).
@@ -213,12 +208,8 @@ pub fn train_teacher(o: &TeacherOptions) -> Result<TeacherReport> {
         out_dir: o.out.clone(),
         steps: o.steps,
         schedule,
-        checkpoint_every: o.checkpoint_every,
-        eval_every: o.eval_every,
+        control: o.control.clone(),
         log_every: 10.min(o.steps.max(1)),
-        resume: o.resume,
-        stop_at: o.stop_at,
-        progress: o.progress,
         curve_name: "teacher_loss".into(),
         curve_title: format!("teacher ({:?}) cross-entropy", o.recipe),
         run,
