@@ -155,6 +155,27 @@ pub fn scale_columns_reference(x: &Tensor, g: &Tensor) -> Result<Tensor> {
 
 struct ScaleColumns;
 
+/// The gradients of y = x ⊙ g from dy: (dx = dy ⊙ g, dg = Σ_rows dy ⊙ x).
+fn scale_columns_grad(x: &Tensor, g: &Tensor, dy: &Tensor, op: &str) -> Result<(Tensor, Tensor)> {
+    let k = g.elem_count();
+    let (dx, dg) = with_data(x, op, |x| {
+        with_data(g, op, |g| {
+            with_data(dy, op, |dy| {
+                let mut dx = Vec::with_capacity(dy.len());
+                let mut dg = vec![0.0f32; k];
+                for (xr, dr) in x.chunks_exact(k).zip(dy.chunks_exact(k)) {
+                    dx.extend(dr.iter().zip(g).map(|(&d, &gv)| d * gv));
+                    for ((acc, &d), &xv) in dg.iter_mut().zip(dr).zip(xr) {
+                        *acc += d * xv;
+                    }
+                }
+                (dx, dg)
+            })
+        })
+    })???;
+    Ok((tensor_like(dx, x)?, tensor_like(dg, g)?))
+}
+
 impl CustomOp2 for ScaleColumns {
     fn name(&self) -> &'static str {
         "onebit-scale-columns"
@@ -170,23 +191,8 @@ impl CustomOp2 for ScaleColumns {
         cpu(out, l1.shape())
     }
     fn bwd(&self, x: &Tensor, g: &Tensor, _res: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let k = g.elem_count();
-        let (dx, dg) = with_data(x, self.name(), |x| {
-            with_data(g, self.name(), |g| {
-                with_data(dy, self.name(), |dy| {
-                    let mut dx = Vec::with_capacity(dy.len());
-                    let mut dg = vec![0.0f32; k];
-                    for (xr, dr) in x.chunks_exact(k).zip(dy.chunks_exact(k)) {
-                        dx.extend(dr.iter().zip(g).map(|(&d, &gv)| d * gv));
-                        for ((acc, &d), &xv) in dg.iter_mut().zip(dr).zip(xr) {
-                            *acc += d * xv;
-                        }
-                    }
-                    (dx, dg)
-                })
-            })
-        })???;
-        Ok((Some(tensor_like(dx, x)?), Some(tensor_like(dg, g)?)))
+        let (dx, dg) = scale_columns_grad(x, g, dy, self.name())?;
+        Ok((Some(dx), Some(dg)))
     }
 }
 
@@ -262,28 +268,13 @@ impl CustomOp3 for OneBitMatmul {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let name = self.name();
         let (x, latent, g, dz) = (x.detach(), latent.detach(), g.detach(), dz.detach());
-        let k = g.elem_count();
         let xg = scale_columns(&x, &g)?;
         let signs = with_data(&latent, name, Self::signs)?;
         let signs = Tensor::from_vec(signs, latent.shape(), latent.device())?;
         let dxg = dz.matmul(&signs)?;
         let dw = sign_ste_grad(&latent, &dz.t()?.matmul(&xg)?, self.ste_slope)?;
-        let (dx, dg) = with_data(&x, name, |x| {
-            with_data(&g, name, |g| {
-                with_data(&dxg, name, |d| {
-                    let mut dx = Vec::with_capacity(d.len());
-                    let mut dg = vec![0.0f32; k];
-                    for (xr, dr) in x.chunks_exact(k).zip(d.chunks_exact(k)) {
-                        dx.extend(dr.iter().zip(g).map(|(&dv, &gv)| dv * gv));
-                        for ((acc, &dv), &xv) in dg.iter_mut().zip(dr).zip(xr) {
-                            *acc += dv * xv;
-                        }
-                    }
-                    (dx, dg)
-                })
-            })
-        })???;
-        Ok((Some(tensor_like(dx, &x)?), Some(dw), Some(tensor_like(dg, &g)?)))
+        let (dx, dg) = scale_columns_grad(&x, &g, &dxg, name)?;
+        Ok((Some(dx), Some(dw), Some(dg)))
     }
 }
 
