@@ -5,7 +5,7 @@
 //! the Python given by --python when it can import torch).
 //!
 //! cargo run --release -p onebit-trainer --example kd_step_bench -- \
-//!   [--steps 30] [--warmup 5] [--rounds 3] [--python build/venv-torch/bin/python] [--out bench-results/trainer.json]
+//!   [--steps 30] [--warmup 5] [--rounds 3] [--teacher-thread] [--torch-threads N] [--python build/venv-torch/bin/python] [--out bench-results/trainer.json]
 //!
 //! Model: nanoGPT's shakespeare_char CPU size as a LLaMA (4 layers, 4 heads,
 //! 128 wide, SwiGLU 352, vocab 65, tied embeddings), context 64, batch 12.
@@ -15,6 +15,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use onebit_model::{LinearKind, Llama, LlamaConfig, LINEAR_NAMES};
 use onebit_trainer::data::{random_batch, step_rng, STREAM_TRAIN};
+use onebit_trainer::distill::teacher_and_student_forward;
 use onebit_trainer::loss::distill_loss;
 use onebit_trainer::optim::{AdamW, AdamWConfig};
 use onebit_trainer::svid::{latent_init, svid, SvidMethod, SvidOptions};
@@ -51,6 +52,9 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let steps: usize = arg(&args, "--steps").map(|s| s.parse()).transpose()?.unwrap_or(30);
     let warmup: usize = arg(&args, "--warmup").map(|s| s.parse()).transpose()?.unwrap_or(5);
+    // The teacher's forward on a second thread, as `onebit distill` runs it;
+    // off, the candle side uses exactly RAYON_NUM_THREADS threads.
+    let teacher_thread = args.iter().any(|a| a == "--teacher-thread");
     let rounds: usize = arg(&args, "--rounds").map(|s| s.parse()).transpose()?.unwrap_or(3).max(1);
     let python = arg(&args, "--python").unwrap_or_else(|| "build/venv-torch/bin/python".into());
     let out = arg(&args, "--out").map(PathBuf::from);
@@ -90,6 +94,8 @@ fn main() -> Result<()> {
     let student = Llama::from_var_builder(&config, VarBuilder::from_varmap(&varmap, DType::F32, &dev), LinearKind::OneBitTraining, 1e-5)?;
     let mut opt = AdamW::new(params, AdamWConfig::default());
     let tokens: Vec<u32> = (0..100_000u32).map(|i| (i.wrapping_mul(2654435761) >> 7) % VOCAB as u32).collect();
+    // PyTorch gets as many threads as candle uses cores.
+    let torch_threads = arg(&args, "--torch-threads").map(|s| s.parse()).transpose()?.unwrap_or(threads + teacher_thread as usize);
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/bench_trainer_pytorch.py");
     // Rounds alternate candle and PyTorch so that a change in the machine's load
     // during the run hits both sides alike; the ratio is of the medians over all rounds.
@@ -102,8 +108,7 @@ fn main() -> Result<()> {
             let b = random_batch(&tokens, BATCH, CONTEXT, &mut step_rng(0, STREAM_TRAIN, step as u64), &dev)?;
             step += 1;
             let t0 = Instant::now();
-            let t = teacher.forward_with_hidden(&b.inputs)?;
-            let s = student.forward_with_hidden(&b.inputs)?;
+            let (t, s) = teacher_and_student_forward(&teacher, &student, &b.inputs, teacher_thread)?;
             let l = distill_loss(&s.logits, &t.logits, &s.hidden_states, &t.hidden_states, 1.0)?;
             let grads = l.total.backward()?;
             opt.step(&grads, 1e-4)?;
@@ -119,7 +124,7 @@ fn main() -> Result<()> {
         }
         let torch = std::process::Command::new(&python)
             .arg(&script)
-            .args(["--steps", &steps.to_string(), "--warmup", &warmup.to_string(), "--threads", &threads.to_string()])
+            .args(["--steps", &steps.to_string(), "--warmup", &warmup.to_string(), "--threads", &torch_threads.to_string()])
             .output();
         match torch {
             Ok(o) if o.status.success() => {
@@ -166,6 +171,8 @@ fn main() -> Result<()> {
         "what": "one KD step: teacher forward, OneBit student forward, KL + hidden-state loss, backward, AdamW with clipping",
         "model": {"layers": LAYERS, "heads": HEADS, "hidden": HIDDEN, "intermediate": INTERMEDIATE, "vocab": VOCAB, "context": CONTEXT, "batch": BATCH, "tied_embeddings": true},
         "threads": threads,
+        "teacher_forward_on_second_thread": teacher_thread,
+        "candle_cores_used": threads + teacher_thread as usize,
         "profile": if cfg!(debug_assertions) { "dev" } else { "release" },
         "allocator_retains_freed_memory": retained,
         "load_average_1min": {"before": load_before, "after": load_after},
