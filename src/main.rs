@@ -57,7 +57,7 @@ fn main() -> ExitCode {
         Command::Export(a) => cmd::train::export(a),
         Command::Logits(a) => cmd::model::logits(a),
         Command::Ppl(a) => cmd::model::ppl(a),
-        Command::Bitstream(a) => cmd::reserved::run("bitstream", "use `make bitstream`; the flow lands with its own issue", a),
+        Command::Bitstream(a) => cmd::reserved::run("bitstream", "use `make bitstream` (cargo run --release -p onebit-hdl --bin onebit-bitstream; docs/bitstream.md)", a),
         Command::Bench(a) => cmd::reserved::run("bench", "use `make bench`", a),
     };
     match result {

@@ -98,6 +98,16 @@ impl ArrayConfig {
         acc_depth: 64,
     };
 
+    /// 4×8 array for the iCEBreaker board's iCE40 UP5K, used by the bitstream
+    /// flow (docs/bitstream.md): the 8×8 `ICE40` array needs 10 multipliers
+    /// (8 g scalers + 2 for h) where the UP5K has 8 SB_MAC16, and a 6×8 board
+    /// top (8 multipliers) needs 5947 logic cells of the UP5K's 5280. 4 rows
+    /// need 6 multipliers. Otherwise the same widths as `ICE40`.
+    pub const ICE40_UP5K: ArrayConfig = ArrayConfig {
+        rows: 4,
+        ..ArrayConfig::ICE40
+    };
+
     /// Look a preset up by name (`sim16`, `ecp5`, `ice40`).
     pub fn preset(name: &str) -> Result<ArrayConfig, ConfigError> {
         match name {

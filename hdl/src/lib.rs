@@ -9,6 +9,8 @@
 
 pub mod accumulator;
 pub mod array;
+pub mod board;
+pub mod bridge;
 pub mod controller;
 pub mod device;
 pub mod gscaler;
@@ -17,6 +19,7 @@ pub mod netlist;
 pub mod pe;
 pub mod presets;
 pub mod top;
+pub mod uart;
 pub mod util;
 pub mod verilog;
 

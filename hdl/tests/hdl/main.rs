@@ -5,6 +5,7 @@
 
 mod accelerator;
 mod blocks;
+mod bridge;
 mod common;
 mod iverilog;
 mod verilog;
