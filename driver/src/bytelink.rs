@@ -23,7 +23,7 @@ use ndarray::Array2;
 use onebit_core::synth::SplitMix64;
 use onebit_core::ArrayConfig;
 
-/// Header bytes, one per input stream (the hdl bridge uses the same numbers).
+/// Header bytes, one per input stream (hdl's `ByteStreamBridge` decodes these).
 pub const HEADER_CMD: u8 = 0x01;
 pub const HEADER_WEIGHT: u8 = 0x02;
 pub const HEADER_SCALE: u8 = 0x03;

@@ -329,16 +329,7 @@ pub mod presets {
     crate::board_for!(ecp5, ArrayConfig::ECP5);
 }
 
-/// Settle iterations allowed per evaluation before the design counts as
-/// oscillating (as in `device.rs`).
-const SETTLE_LIMIT: usize = 200;
-
-fn settle<B: Block>(uut: &mut B) {
-    assert!(
-        simulate(uut, SETTLE_LIMIT),
-        "the bridged accelerator did not settle in {SETTLE_LIMIT} iterations"
-    );
-}
+use crate::device::settle;
 
 impl<
         const R: usize,

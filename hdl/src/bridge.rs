@@ -40,16 +40,8 @@ use crate::util::twos;
 use onebit_core::ArrayConfig;
 use rust_hdl::prelude::*;
 
-/// Header bytes (the driver's `bytelink` uses the same numbers).
-pub const HEADER_CMD: u8 = 0x01;
-pub const HEADER_WEIGHT: u8 = 0x02;
-pub const HEADER_SCALE: u8 = 0x03;
-pub const HEADER_ACTIVATION: u8 = 0x04;
-
-/// Bytes that carry a `bits`-wide word.
-pub const fn bytes_for(bits: usize) -> usize {
-    bits.div_ceil(8)
-}
+// The framing is the driver's (one definition of the wire protocol).
+pub use onebit_driver::bytelink::{bytes_for, HEADER_ACTIVATION, HEADER_CMD, HEADER_SCALE, HEADER_WEIGHT};
 
 /// SR for a configuration: the shift register holds the widest input word.
 pub const fn shift_register_bits(cfg: &ArrayConfig) -> usize {

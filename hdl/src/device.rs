@@ -31,10 +31,12 @@ pub fn bits_from_words<const N: usize>(words: &[u32]) -> Bits<N> {
     }
 }
 
-fn settle<B: Block>(uut: &mut B) {
+/// Propagate combinational logic until it settles; a design that keeps
+/// changing (a combinational loop) is a bug, so this panics.
+pub(crate) fn settle<B: Block>(uut: &mut B) {
     assert!(
         simulate(uut, SETTLE_LIMIT),
-        "the accelerator's logic did not settle in {SETTLE_LIMIT} iterations"
+        "the design's logic did not settle in {SETTLE_LIMIT} iterations"
     );
 }
 

@@ -72,18 +72,28 @@ pub fn layer_norm_no_affine(y: &Tensor, eps: f64) -> candle_core::Result<Tensor>
     centred.broadcast_div(&(var + eps)?.sqrt()?)
 }
 
+/// x (…×K) as rows (M×K); no reshape node when it already is 2-D.
+fn as_rows(x: &Tensor) -> candle_core::Result<Tensor> {
+    if x.rank() == 2 {
+        return Ok(x.clone());
+    }
+    let k = x.dim(candle_core::D::Minus1)?;
+    x.reshape((x.elem_count() / k.max(1), k))
+}
+
+/// Rows (M×N) back to the leading dimensions of `like` (…×K → …×N).
+fn from_rows(y: Tensor, like: &[usize]) -> candle_core::Result<Tensor> {
+    if like.len() == 2 {
+        return Ok(y);
+    }
+    let mut dims = like.to_vec();
+    *dims.last_mut().expect("rank >= 1") = y.dim(1)?;
+    y.reshape(dims)
+}
+
 /// `x Wᵀ` for x of any rank ≥ 2 (…×K) and W N×K.
 fn matmul_t(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
-    if x.rank() == 2 {
-        return x.matmul(&w.t()?);
-    }
-    let dims = x.dims();
-    let k = *dims.last().expect("rank >= 1");
-    let m: usize = dims[..dims.len() - 1].iter().product();
-    let y = x.reshape((m, k))?.matmul(&w.t()?)?;
-    let mut out_dims = dims.to_vec();
-    *out_dims.last_mut().unwrap() = w.dim(0)?;
-    y.reshape(out_dims)
+    from_rows(as_rows(x)?.matmul(&w.t()?)?, x.dims())
 }
 
 /// OneBit linear in training form (see the module docs).
@@ -100,35 +110,12 @@ pub struct OneBitTrainLinear {
 }
 
 impl OneBitTrainLinear {
-    /// The layer before its LayerNorm: `h ⊙ ((g ⊙ x) · sign(W)ᵀ)`.
-    pub fn forward_pre_norm(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let xg = x.broadcast_mul(&self.g)?;
-        let s = sign_ste(&self.latent)?;
-        matmul_t(&xg, &s)?.broadcast_mul(&self.h)
-    }
-
-    /// The whole layer. On the CPU in f32 it runs as two fused ops with their
-    /// own backward passes (g scaling + sign matmul, h scaling + LayerNorm;
-    /// see [`crate::train_ops`]); elsewhere as the composed differentiable ops
-    /// of [`Self::forward_pre_norm`] and [`layer_norm_no_affine`].
+    /// The whole layer as two ops with their own backward passes (g scaling +
+    /// sign matmul, then h scaling + LayerNorm; see [`crate::train_ops`]):
+    /// fused kernels on the CPU in f32, composed candle ops elsewhere.
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        if train_ops::fused(&[x, &self.latent, &self.g, &self.h]) {
-            let dims = x.dims();
-            let (k, n) = (self.g.elem_count(), self.h.elem_count());
-            let m = x.elem_count() / k.max(1);
-            let x2 = if dims.len() == 2 { x.clone() } else { x.reshape((m, k))? };
-            let z = train_ops::onebit_matmul(&x2, &self.latent, &self.g, STE_SLOPE as f32)?;
-            let y = train_ops::scale_layer_norm(&z, &self.h, self.layer_norm_eps)?;
-            if dims.len() == 2 {
-                Ok(y)
-            } else {
-                let mut out = dims.to_vec();
-                *out.last_mut().expect("rank >= 1") = n;
-                y.reshape(out)
-            }
-        } else {
-            layer_norm_no_affine(&self.forward_pre_norm(x)?, self.layer_norm_eps)
-        }
+        let z = train_ops::onebit_matmul(&as_rows(x)?, &self.latent, &self.g, STE_SLOPE as f32)?;
+        from_rows(train_ops::scale_layer_norm(&z, &self.h, self.layer_norm_eps)?, x.dims())
     }
 
     /// Pack the current signs, g and h into the 1-bit file's layer form.

@@ -291,11 +291,7 @@ pub fn scale_layer_norm(z: &Tensor, h: &Tensor, eps: f64) -> Result<Tensor> {
 }
 
 pub fn scale_layer_norm_reference(z: &Tensor, h: &Tensor, eps: f64) -> Result<Tensor> {
-    let y = z.broadcast_mul(h)?;
-    let mean = y.mean_keepdim(D::Minus1)?;
-    let centred = y.broadcast_sub(&mean)?;
-    let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-    centred.broadcast_div(&(var + eps)?.sqrt()?)
+    crate::linear::layer_norm_no_affine(&z.broadcast_mul(h)?, eps)
 }
 
 struct ScaleLayerNorm {
