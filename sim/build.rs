@@ -1,5 +1,5 @@
 //! Generates the accelerator's Verilog for each preset in `ONEBIT_SIM_PRESETS`
-//! (default `sim16,ice40`) from the hdl crate, verilates it (only when the
+//! (default `sim16,ice40,t6x4`) from the hdl crate, verilates it (only when the
 //! Verilog or the flags changed), and links the models into this crate through
 //! a small C++ shim with an `extern "C"` API (see src/ffi.rs).
 //!
@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const DEFAULT_PRESETS: &str = "sim16,ice40";
+const DEFAULT_PRESETS: &str = "sim16,ice40,t6x4";
 
 fn verilog_for(preset: &str) -> String {
     use onebit_hdl::presets;
@@ -17,7 +17,8 @@ fn verilog_for(preset: &str) -> String {
         "sim16" => presets::sim16::build().map_err(|e| e.to_string()).and_then(|a| onebit_hdl::verilog::generate(&a).map_err(|e| e.to_string())),
         "ice40" => presets::ice40::build().map_err(|e| e.to_string()).and_then(|a| onebit_hdl::verilog::generate(&a).map_err(|e| e.to_string())),
         "ecp5" => presets::ecp5::build().map_err(|e| e.to_string()).and_then(|a| onebit_hdl::verilog::generate(&a).map_err(|e| e.to_string())),
-        other => Err(format!("unknown preset `{other}` in ONEBIT_SIM_PRESETS (known: sim16, ice40, ecp5)")),
+        "t6x4" => presets::t6x4::build().map_err(|e| e.to_string()).and_then(|a| onebit_hdl::verilog::generate(&a).map_err(|e| e.to_string())),
+        other => Err(format!("unknown preset `{other}` in ONEBIT_SIM_PRESETS (known: sim16, ice40, ecp5, t6x4)")),
     };
     result.unwrap_or_else(|e| panic!("generating Verilog for {preset}: {e}"))
 }

@@ -29,6 +29,12 @@ pub trait LinearBackend: Send + Sync {
     /// `float`, `reference`, `hardware`, ...
     fn name(&self) -> &str;
     fn prepare(&self, layer: &PackedLayer) -> Result<Box<dyn PreparedLinear>, BackendError>;
+    /// [`LinearBackend::prepare`] for the layer called `name` (for example
+    /// `model.layers.3.mlp.up_proj`), so that a backend's errors can name it.
+    fn prepare_named(&self, name: &str, layer: &PackedLayer) -> Result<Box<dyn PreparedLinear>, BackendError> {
+        let _ = name;
+        self.prepare(layer)
+    }
 }
 
 /// One prepared layer: `forward` maps M×K activations to the M×N output of

@@ -38,10 +38,23 @@ pub struct ArrayConfig {
     pub weight_beat_bits: u32,
     /// Largest input dimension K the accumulators are sized for.
     pub max_k: usize,
-    /// Tokens one RUN can hold in the output accumulators (M per run); the
-    /// driver splits longer inputs into runs of at most this many tokens.
+    /// Tokens one accumulator bank holds (M per TILE); the driver splits
+    /// longer inputs into groups of at most this many tokens.
     pub acc_depth: usize,
+    /// Weight banks in every PE (and g banks in every g scaler): the loader
+    /// fills one bank while tokens of up to `weight_banks - 1` earlier tiles
+    /// are still in the array, so the weight stream never waits for a tile
+    /// to leave (docs/hardware.md derives why 3 suffice at M = 1).
+    pub weight_banks: usize,
+    /// Output words per beat of the output stream, and h scalers on the
+    /// drain path; must divide `cols`. With `cols` a token's whole row leaves
+    /// in one beat, so draining M tokens takes M cycles.
+    pub out_words_per_beat: usize,
 }
+
+/// Accumulator banks per column: tokens of one N tile accumulate in one bank
+/// while the other drains (ping-pong).
+pub const ACC_BANKS: usize = 2;
 
 /// Named presets: (name, config, what it is for).
 pub const PRESET_NAMES: [&str; 3] = ["sim16", "ecp5", "ice40"];
@@ -68,6 +81,8 @@ impl ArrayConfig {
         weight_beat_bits: 16,
         max_k: 16384,
         acc_depth: 128,
+        weight_banks: 3,
+        out_words_per_beat: 16,
     };
 
     /// 32×32 array sized for a Lattice LFE5U-85F.
@@ -82,6 +97,8 @@ impl ArrayConfig {
         weight_beat_bits: 32,
         max_k: 16384,
         acc_depth: 256,
+        weight_banks: 3,
+        out_words_per_beat: 32,
     };
 
     /// 8×8 array sized for a Lattice iCE40 UP5K (5,280 LUT4, 8 DSP).
@@ -96,6 +113,8 @@ impl ArrayConfig {
         weight_beat_bits: 8,
         max_k: 4096,
         acc_depth: 64,
+        weight_banks: 3,
+        out_words_per_beat: 1,
     };
 
     /// 4×8 array for the iCEBreaker board's iCE40 UP5K, used by the bitstream
@@ -107,6 +126,36 @@ impl ArrayConfig {
         rows: 4,
         ..ArrayConfig::ICE40
     };
+
+    /// A test configuration for the simulators, unlike every preset in the
+    /// ways the general rules allow: weight beats (8 bits) wider than a
+    /// column and not a multiple of R (so a beat spans columns), 2 weight
+    /// banks, output beats of 2 of the 4 columns, narrow lanes and outputs
+    /// so both saturations happen, shallow accumulators.
+    pub const T6X4: ArrayConfig = ArrayConfig {
+        rows: 6,
+        cols: 4,
+        act_bits: 8,
+        g_bits: 8,
+        lane_bits: 10,
+        h_bits: 12,
+        out_bits: 14,
+        weight_beat_bits: 8,
+        max_k: 200,
+        acc_depth: 5,
+        weight_banks: 2,
+        out_words_per_beat: 2,
+    };
+
+    /// Any named configuration: a preset, the board configuration
+    /// `ice40_up5k`, or a test configuration (`t6x4`).
+    pub fn lookup(name: &str) -> Result<ArrayConfig, ConfigError> {
+        match name {
+            "ice40_up5k" => Ok(Self::ICE40_UP5K),
+            "t6x4" => Ok(Self::T6X4),
+            other => Self::preset(other),
+        }
+    }
 
     /// Look a preset up by name (`sim16`, `ecp5`, `ice40`).
     pub fn preset(name: &str) -> Result<ArrayConfig, ConfigError> {
@@ -158,6 +207,33 @@ impl ArrayConfig {
     /// Beats of the weight stream per R×C weight tile.
     pub const fn beats_per_tile(&self) -> usize {
         self.rows * self.cols / self.weight_beat_bits as usize
+    }
+
+    /// Bits of an activation beat: one token, rows·act_bits.
+    pub const fn activation_beat_bits(&self) -> usize {
+        self.rows * self.act_bits as usize
+    }
+
+    /// Bits of a scale beat: a tile's R g values (rows·g_bits) or a DRAIN's
+    /// C h values (cols·h_bits), whichever is wider.
+    pub const fn scale_beat_bits(&self) -> usize {
+        let g = self.rows * self.g_bits as usize;
+        let h = self.cols * self.h_bits as usize;
+        if g > h {
+            g
+        } else {
+            h
+        }
+    }
+
+    /// Bits of an output beat: out_words_per_beat words of out_bits.
+    pub const fn out_beat_bits(&self) -> usize {
+        self.out_words_per_beat * self.out_bits as usize
+    }
+
+    /// Output beats per drained token: cols / out_words_per_beat.
+    pub const fn out_beats_per_token(&self) -> usize {
+        self.cols / self.out_words_per_beat
     }
 
     /// Largest positive value of a `bits`-wide symmetric signed quantity.
@@ -227,6 +303,15 @@ impl ArrayConfig {
                 self.rows * self.cols
             ));
         }
+        if !(2..=4).contains(&self.weight_banks) {
+            return e(format!("weight_banks = {} must be in 2..=4", self.weight_banks));
+        }
+        if self.out_words_per_beat == 0 || self.cols % self.out_words_per_beat != 0 {
+            return e(format!(
+                "out_words_per_beat = {} must divide cols = {}",
+                self.out_words_per_beat, self.cols
+            ));
+        }
         Ok(self)
     }
 }
@@ -235,7 +320,7 @@ impl fmt::Display for ArrayConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}x{} array: act {}b, g {}b, lane {}b (shift {}), psum {}b, acc {}b (max K {}), h {}b (shift {}), out {}b, weight beat {}b, {} tokens per run",
+            "{}x{} array: act {}b, g {}b, lane {}b (shift {}), psum {}b, acc {}b (max K {}), h {}b (shift {}), out {}b, weight beat {}b, {} tokens per group, {} weight banks, {} output words per beat",
             self.rows,
             self.cols,
             self.act_bits,
@@ -249,7 +334,9 @@ impl fmt::Display for ArrayConfig {
             self.h_shift(),
             self.out_bits,
             self.weight_beat_bits,
-            self.acc_depth
+            self.acc_depth,
+            self.weight_banks,
+            self.out_words_per_beat
         )
     }
 }
@@ -260,10 +347,13 @@ mod tests {
 
     #[test]
     fn presets_validate() {
-        for name in PRESET_NAMES {
-            ArrayConfig::preset(name).unwrap().validate().unwrap();
+        for name in PRESET_NAMES.iter().chain(&["ice40_up5k", "t6x4"]) {
+            ArrayConfig::lookup(name).unwrap().validate().unwrap();
         }
         assert!(ArrayConfig::preset("nope").is_err());
+        assert!(ArrayConfig::preset("t6x4").is_err());
+        let t = ArrayConfig::T6X4;
+        assert!(t.weight_beat_bits as usize != t.rows && t.weight_beat_bits as usize % t.rows != 0);
     }
 
     #[test]
@@ -300,5 +390,23 @@ mod tests {
         let mut c = ArrayConfig::SIM16;
         c.rows = 0;
         assert!(c.validate().is_err());
+        let mut c = ArrayConfig::SIM16;
+        c.out_words_per_beat = 3;
+        assert!(c.validate().is_err());
+        let mut c = ArrayConfig::SIM16;
+        c.weight_banks = 1;
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn beat_widths_of_the_presets() {
+        let c = ArrayConfig::ECP5;
+        assert_eq!(c.scale_beat_bits(), 32 * 16);
+        assert_eq!(c.out_beat_bits(), 32 * 26);
+        assert_eq!(c.out_beats_per_token(), 1);
+        assert_eq!(c.activation_beat_bits(), 256);
+        let c = ArrayConfig::ICE40;
+        assert_eq!(c.scale_beat_bits(), 8 * 16);
+        assert_eq!(c.out_beats_per_token(), 8);
     }
 }

@@ -7,9 +7,11 @@ pub mod config;
 pub mod format;
 pub mod numerics;
 pub mod pack;
+pub mod ports;
 pub mod reference;
 
 pub use config::{ArrayConfig, ConfigError};
 pub use pack::{pack_signs, packed_row_bytes, unpack_signs};
 pub use reference::{PackedLayer, QuantizedLayer, QuantizedTokens, ReferenceError};
 pub mod synth;
+pub mod wire;

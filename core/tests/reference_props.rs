@@ -40,6 +40,8 @@ fn any_config() -> impl Strategy<Value = ArrayConfig> {
             weight_beat_bits: 1,
             max_k,
             acc_depth: 16,
+            weight_banks: 3,
+            out_words_per_beat: 1,
         })
 }
 

@@ -1,18 +1,20 @@
-//! Host driver for the OneBit accelerator (first version).
+//! Host driver for the OneBit accelerator.
 //!
-//! - [`wire`]: opcodes, command words, beat packing.
 //! - [`program`]: compile a quantised layer and its activations into the
-//!   command list and stream beats, and assemble the drained words.
-//! - [`stream`]: the one cycle-level driver that runs a program over any
-//!   device model implementing [`stream::DevicePorts`].
-//! - [`bytelink`]: the byte framing of the board's serial link (host side of
-//!   hdl's `ByteStreamBridge`), and a runner over any byte transport.
+//!   command list and stream beats (the wire protocol is
+//!   `onebit_core::wire`), and assemble the drained beats.
+//! - [`device`]: the transport-agnostic [`Device`] trait, the cycle-level
+//!   [`PortDevice`] for anything with pins, and [`run_layer`], which turns
+//!   every failure into an error naming the layer, tile and phase.
+//! - [`bytelink`]: the board's serial link, as a simulated
+//!   ([`bytelink::ByteLinkDevice`]) or a real ([`bytelink::SerialLink`]) device.
+//! - [`faults`]: devices broken on purpose, for the tests.
 
 pub mod bytelink;
+pub mod device;
+pub mod faults;
 pub mod program;
-pub mod stream;
-pub mod wire;
 
-pub use program::{Program, ProgramError};
-pub use stream::{run, run_words, DevicePorts, RunError, RunStats, StallPolicy};
-pub use wire::{Command, Opcode};
+pub use device::{run_layer, run_layer_checked, Deadline, Device, DriverError, Fault, Job, LayerRun, PortDevice, Progress, StallPolicy};
+pub use onebit_core::wire::{Command, Opcode};
+pub use program::{Phase, Program, ProgramError, Step};

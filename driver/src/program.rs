@@ -1,20 +1,27 @@
 //! Compile a quantised layer and its activations into a [`Program`]: the
 //! command list and the beats of every input stream, tiled as the array needs
-//! (N by C, K by R, tokens by acc_depth), and turn the drained words back into
+//! (N by C, tokens by acc_depth, K by R), and turn the drained beats back into
 //! the M×N output.
 //!
-//! Order: for each N tile, for each run of at most acc_depth tokens: for each K
-//! tile LOAD_G, LOAD_W, RUN(acc = k0 > 0); then LOAD_H, DRAIN. Lanes past K and
-//! columns past N are padded (zero activations, zero sign bits, g = 0, h = 0)
-//! and their outputs dropped.
+//! Order: for each N tile, for each group of at most acc_depth tokens: one
+//! TILE per K tile (acc = k0 > 0), then one DRAIN. The accelerator overlaps
+//! all of it (docs/hardware.md): it loads the next tiles' weights while a
+//! tile runs, and drains one group while the next accumulates. Lanes past K
+//! and columns past N are padded (zero activations, zero sign bits, g = 0,
+//! h = 0) and their outputs dropped.
+//!
+//! Every command keeps a [`Step`]: where it sits in the layer and which beats
+//! of each stream it owns, so that a device that stops can be reported by
+//! tile and phase.
 
-use crate::wire::{self, Command, Opcode};
 use ndarray::{Array2, ArrayView2};
 use onebit_core::pack::sign_bit;
 use onebit_core::reference::ReferenceError;
+use onebit_core::wire::{self, Command, Opcode};
 use onebit_core::{ArrayConfig, QuantizedLayer};
+use std::ops::Range;
 
-/// Problems compiling a layer.
+/// Problems compiling a layer or assembling its output.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ProgramError {
     #[error(transparent)]
@@ -30,8 +37,10 @@ pub enum ProgramError {
     },
     #[error("no tokens to run (M = 0)")]
     Empty,
-    #[error("drained {got} words, the program expects {want}")]
+    #[error("received {got} output beats, the program expects {want}")]
     OutputCount { want: usize, got: usize },
+    #[error("output beat {beat} has {got} words of 32 bits, an output beat has {want}")]
+    OutputWidth { beat: usize, want: usize, got: usize },
 }
 
 /// Where one drained word goes: output (token, column), or nowhere (padding).
@@ -41,39 +50,90 @@ pub struct Slot {
     pub column: usize,
 }
 
+/// Which part of a command a device is in (the phases of docs/hardware.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// A TILE's scale beat (g).
+    LoadG,
+    /// A TILE's weight beats.
+    LoadW,
+    /// A TILE's activation beats.
+    Run,
+    /// A DRAIN: its scale beat (h) and its output beats.
+    Drain,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Phase::LoadG => "LOAD_G",
+            Phase::LoadW => "LOAD_W",
+            Phase::Run => "RUN",
+            Phase::Drain => "DRAIN",
+        })
+    }
+}
+
+/// One command of a program, where it sits in the layer, and the beats it
+/// owns in each stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub opcode: Opcode,
+    /// Index among the program's TILEs (for a DRAIN: among its DRAINs).
+    pub index: usize,
+    /// First output column, first input row (TILE only) and the tokens.
+    pub n0: usize,
+    pub k0: usize,
+    pub tokens: Range<usize>,
+    pub scales: Range<usize>,
+    pub weights: Range<usize>,
+    pub activations: Range<usize>,
+    pub outputs: Range<usize>,
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.opcode {
+            Opcode::Tile => write!(
+                f,
+                "tile {} (outputs {}.., inputs {}.., tokens {}..{})",
+                self.index, self.n0, self.k0, self.tokens.start, self.tokens.end
+            ),
+            Opcode::Drain => write!(
+                f,
+                "drain {} (outputs {}.., tokens {}..{})",
+                self.index, self.n0, self.tokens.start, self.tokens.end
+            ),
+        }
+    }
+}
+
 /// Everything one layer sends to and expects from the device.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Program {
     pub config: ArrayConfig,
     pub commands: Vec<u32>,
+    /// One entry per command.
+    pub steps: Vec<Step>,
     /// Weight beats, each `words_for(weight_beat_bits)` words.
     pub weight_beats: Vec<Vec<u32>>,
-    /// Scale beats (g_q and h_q in command order).
-    pub scale_beats: Vec<u16>,
+    /// Scale beats (a TILE's g, a DRAIN's h), each `words_for(scale_beat_bits)` words.
+    pub scale_beats: Vec<Vec<u32>>,
     /// Activation beats, each `words_for(rows·act_bits)` words.
     pub activation_beats: Vec<Vec<u32>>,
-    /// One entry per output word the device will emit, in order.
+    /// Output beats the device will emit.
+    pub output_beats: usize,
+    /// One entry per output word, in emission order (beat by beat).
     pub output_slots: Vec<Option<Slot>>,
     pub tokens: usize,
+    pub in_features: usize,
     pub outputs: usize,
-    /// Σ M over RUN commands: the cycles a compute-bound array would need.
-    pub ideal_cycles: u64,
 }
 
-/// The sign bits of the tile at (n0, k0) in stream order: column c's R bits,
-/// row 0 first, then column c+1; padding is 0. Split into beats of WB bits.
+/// The sign bits of the tile at (n0, k0) as weight beats (padding is 0).
 pub fn weight_tile_beats(cfg: &ArrayConfig, layer: &QuantizedLayer, n0: usize, k0: usize) -> Vec<Vec<u32>> {
-    let (r_, c_, wb) = (cfg.rows, cfg.cols, cfg.weight_beat_bits as usize);
     let (k, n) = (layer.in_features, layer.out_features);
-    let mut beats = vec![vec![0u32; wire::words_for(wb)]; cfg.beats_per_tile()];
-    for c in 0..c_ {
-        for r in 0..r_ {
-            let i = c * r_ + r;
-            let bit = n0 + c < n && k0 + r < k && sign_bit(&layer.signs, k, n0 + c, k0 + r) == 1;
-            wire::set_bit(&mut beats[i / wb], i % wb, bit);
-        }
-    }
-    beats
+    wire::weight_tile_beats(cfg, |r, c| n0 + c < n && k0 + r < k && sign_bit(&layer.signs, k, n0 + c, k0 + r) == 1)
 }
 
 impl Program {
@@ -111,48 +171,63 @@ impl Program {
         let mut p = Program {
             config: cfg,
             commands: vec![],
+            steps: vec![],
             weight_beats: vec![],
             scale_beats: vec![],
             activation_beats: vec![],
+            output_beats: 0,
             output_slots: vec![],
             tokens: m,
+            in_features: k,
             outputs: n,
-            ideal_cycles: 0,
         };
-        // LOAD_* counts are informational (the hardware knows R, C and beats_per_tile).
-        let cmd = |op, acc, count: usize| Command::new(op, acc, u16::try_from(count).unwrap_or(u16::MAX)).encode();
+        let (mut tiles, mut drains) = (0, 0);
         for n0 in (0..n).step_by(cols) {
             for m0 in (0..m).step_by(cfg.acc_depth) {
                 let mr = cfg.acc_depth.min(m - m0);
                 for k0 in (0..k).step_by(rows) {
-                    p.commands.push(cmd(Opcode::LoadG, false, rows));
-                    for r in 0..rows {
-                        let g = if k0 + r < k { layer.g.q[k0 + r] } else { 0 };
-                        p.scale_beats.push(wire::pack_scale(g));
-                    }
-                    p.commands.push(cmd(Opcode::LoadW, false, cfg.beats_per_tile()));
+                    let step = Step {
+                        opcode: Opcode::Tile,
+                        index: tiles,
+                        n0,
+                        k0,
+                        tokens: m0..m0 + mr,
+                        scales: p.scale_beats.len()..p.scale_beats.len() + 1,
+                        weights: p.weight_beats.len()..p.weight_beats.len() + cfg.beats_per_tile(),
+                        activations: p.activation_beats.len()..p.activation_beats.len() + mr,
+                        outputs: p.output_beats..p.output_beats,
+                    };
+                    tiles += 1;
+                    p.commands.push(Command::tile(mr as u16, k0 > 0).encode());
+                    p.steps.push(step);
+                    let g: Vec<i32> = (0..rows).map(|r| if k0 + r < k { layer.g.q[k0 + r] } else { 0 }).collect();
+                    p.scale_beats.push(wire::pack_g_beat(&cfg, &g));
                     p.weight_beats.extend(weight_tile_beats(&cfg, layer, n0, k0));
-                    p.commands.push(cmd(Opcode::Run, k0 > 0, mr));
-                    p.ideal_cycles += mr as u64;
                     for t in m0..m0 + mr {
-                        let xs: Vec<i32> = (0..rows)
-                            .map(|r| if k0 + r < k { xq[[t, k0 + r]] } else { 0 })
-                            .collect();
+                        let xs: Vec<i32> = (0..rows).map(|r| if k0 + r < k { xq[[t, k0 + r]] } else { 0 }).collect();
                         p.activation_beats.push(wire::pack_activations(&cfg, &xs));
                     }
                 }
-                p.commands.push(cmd(Opcode::LoadH, false, cols));
-                for c in 0..cols {
-                    let h = if n0 + c < n { layer.h.q[n0 + c] } else { 0 };
-                    p.scale_beats.push(wire::pack_scale(h));
-                }
-                p.commands.push(cmd(Opcode::Drain, false, mr));
+                let beats = mr * cfg.out_beats_per_token();
+                p.steps.push(Step {
+                    opcode: Opcode::Drain,
+                    index: drains,
+                    n0,
+                    k0: 0,
+                    tokens: m0..m0 + mr,
+                    scales: p.scale_beats.len()..p.scale_beats.len() + 1,
+                    weights: p.weight_beats.len()..p.weight_beats.len(),
+                    activations: p.activation_beats.len()..p.activation_beats.len(),
+                    outputs: p.output_beats..p.output_beats + beats,
+                });
+                drains += 1;
+                p.commands.push(Command::drain(mr as u16).encode());
+                let h: Vec<i32> = (0..cols).map(|c| if n0 + c < n { layer.h.q[n0 + c] } else { 0 }).collect();
+                p.scale_beats.push(wire::pack_h_beat(&cfg, &h));
+                p.output_beats += beats;
                 for t in m0..m0 + mr {
                     for c in 0..cols {
-                        p.output_slots.push((n0 + c < n).then_some(Slot {
-                            token: t,
-                            column: n0 + c,
-                        }));
+                        p.output_slots.push((n0 + c < n).then_some(Slot { token: t, column: n0 + c }));
                     }
                 }
             }
@@ -160,18 +235,47 @@ impl Program {
         Ok(p)
     }
 
-    /// Turn the drained raw words (low out_bits significant) into the M×N output.
-    pub fn assemble(&self, words: &[u64]) -> Result<Array2<i64>, ProgramError> {
-        if words.len() != self.output_slots.len() {
+    /// Cycles an array that only computes would need: Σ tokens over TILEs,
+    /// i.e. ceil(K/R)·ceil(N/C)·M.
+    pub fn compute_bound(&self) -> u64 {
+        (self.in_features.div_ceil(self.config.rows) * self.outputs.div_ceil(self.config.cols) * self.tokens) as u64
+    }
+
+    /// Cycles the weight stream needs for the layer's K·N sign bits at
+    /// weight_beat_bits per cycle.
+    pub fn weight_stream_bound(&self) -> u64 {
+        (self.in_features * self.outputs).div_ceil(self.config.weight_beat_bits as usize) as u64
+    }
+
+    /// The larger of the two bounds: no schedule can beat it.
+    pub fn binding_bound(&self) -> u64 {
+        self.compute_bound().max(self.weight_stream_bound())
+    }
+
+    /// The command an output beat belongs to.
+    pub fn drain_of_output(&self, beat: usize) -> Option<usize> {
+        self.steps.iter().position(|s| s.outputs.contains(&beat))
+    }
+
+    /// Turn the output beats into the M×N output.
+    pub fn assemble(&self, beats: &[Vec<u32>]) -> Result<Array2<i64>, ProgramError> {
+        if beats.len() != self.output_beats {
             return Err(ProgramError::OutputCount {
-                want: self.output_slots.len(),
-                got: words.len(),
+                want: self.output_beats,
+                got: beats.len(),
             });
         }
+        let want = wire::words_for(self.config.out_beat_bits());
         let mut out = Array2::<i64>::zeros((self.tokens, self.outputs));
-        for (slot, &w) in self.output_slots.iter().zip(words) {
-            if let Some(s) = slot {
-                out[[s.token, s.column]] = wire::sign_extend(w, self.config.out_bits);
+        let ow = self.config.out_words_per_beat;
+        for (b, beat) in beats.iter().enumerate() {
+            if beat.len() != want {
+                return Err(ProgramError::OutputWidth { beat: b, want, got: beat.len() });
+            }
+            for (j, v) in wire::unpack_output_beat(&self.config, beat).into_iter().enumerate() {
+                if let Some(s) = self.output_slots[b * ow + j] {
+                    out[[s.token, s.column]] = v;
+                }
             }
         }
         Ok(out)
@@ -185,7 +289,7 @@ mod tests {
     use onebit_core::pack::pack_sign_values;
     use proptest::prelude::*;
 
-    fn small(rows: usize, cols: usize, wb: u32, depth: usize) -> ArrayConfig {
+    fn small(rows: usize, cols: usize, wb: u32, depth: usize, ow: usize) -> ArrayConfig {
         ArrayConfig {
             rows,
             cols,
@@ -197,6 +301,8 @@ mod tests {
             weight_beat_bits: wb,
             max_k: 1024,
             acc_depth: depth,
+            weight_banks: 3,
+            out_words_per_beat: ow,
         }
     }
 
@@ -223,12 +329,14 @@ mod tests {
     }
 
     proptest! {
-        /// Every output (token, column) is produced exactly once, and padding
-        /// slots are exactly the columns past N.
+        /// Every output (token, column) is produced exactly once, padding
+        /// slots are exactly the columns past N, and every command's steps
+        /// own exactly the beats it takes.
         #[test]
         fn tiling_covers_every_output_once(k in 1usize..40, n in 1usize..20, m in 1usize..12,
-                                           rows in 1usize..6, cols in 1usize..6, depth in 1usize..5) {
-            let cfg = small(rows, cols, 1, depth);
+                                           rows in 1usize..6, cols in 1usize..6, depth in 1usize..5, ow_pick in 0usize..3) {
+            let ow = [1, cols, if cols % 2 == 0 { 2 } else { 1 }][ow_pick];
+            let cfg = small(rows, cols, 1, depth, ow);
             let l = layer(k, n, (k * 31 + n) as u64);
             let x = Array2::<i32>::zeros((m, k));
             let p = Program::compile(&cfg, &l, x.view()).unwrap();
@@ -242,26 +350,31 @@ mod tests {
             }
             prop_assert!(seen.iter().all(|&c| c == 1));
             prop_assert_eq!(pads, m * (n.div_ceil(cols) * cols - n));
-            let runs = n.div_ceil(cols) * m.div_ceil(depth) * k.div_ceil(rows);
-            prop_assert_eq!(p.weight_beats.len(), runs * cfg.beats_per_tile());
+            prop_assert_eq!(p.output_slots.len(), p.output_beats * ow);
+            let tiles = n.div_ceil(cols) * m.div_ceil(depth) * k.div_ceil(rows);
+            prop_assert_eq!(p.weight_beats.len(), tiles * cfg.beats_per_tile());
             prop_assert_eq!(p.activation_beats.len(), n.div_ceil(cols) * k.div_ceil(rows) * m);
-            prop_assert_eq!(p.ideal_cycles as usize, p.activation_beats.len());
-            // Commands decode, and the beats they ask for are the beats supplied.
-            let (mut s_beats, mut w_beats, mut x_beats, mut o_words) = (0, 0, 0, 0);
-            for &c in &p.commands {
+            prop_assert_eq!(p.compute_bound() as usize, p.activation_beats.len());
+            prop_assert_eq!(p.steps.len(), p.commands.len());
+            // Commands decode, ask for exactly the beats their steps own, and
+            // the steps tile every stream without gaps.
+            let (mut s, mut w, mut x, mut o) = (0, 0, 0, 0);
+            for (&c, step) in p.commands.iter().zip(&p.steps) {
                 let c = Command::decode(c).unwrap();
-                match c.opcode {
-                    Opcode::LoadG => s_beats += rows,
-                    Opcode::LoadH => s_beats += cols,
-                    Opcode::LoadW => w_beats += cfg.beats_per_tile(),
-                    Opcode::Run => x_beats += c.count as usize,
-                    Opcode::Drain => o_words += c.count as usize * cols,
-                }
+                prop_assert_eq!(c.opcode, step.opcode);
+                prop_assert_eq!(step.scales.clone(), s..s + c.scale_beats());
+                prop_assert_eq!(step.weights.clone(), w..w + c.weight_beats(&cfg));
+                prop_assert_eq!(step.activations.clone(), x..x + c.activation_beats());
+                prop_assert_eq!(step.outputs.clone(), o..o + c.output_beats(&cfg));
+                s += c.scale_beats();
+                w += c.weight_beats(&cfg);
+                x += c.activation_beats();
+                o += c.output_beats(&cfg);
             }
-            prop_assert_eq!(s_beats, p.scale_beats.len());
-            prop_assert_eq!(w_beats, p.weight_beats.len());
-            prop_assert_eq!(x_beats, p.activation_beats.len());
-            prop_assert_eq!(o_words, p.output_slots.len());
+            prop_assert_eq!(s, p.scale_beats.len());
+            prop_assert_eq!(w, p.weight_beats.len());
+            prop_assert_eq!(x, p.activation_beats.len());
+            prop_assert_eq!(o, p.output_beats);
         }
     }
 
@@ -269,8 +382,8 @@ mod tests {
     /// so the stream bits equal the official packing bit for bit.
     #[test]
     fn weight_beats_follow_official_packing() {
-        for (rows, cols, wb) in [(16, 16, 16), (8, 8, 8), (4, 3, 4), (4, 3, 12), (5, 2, 1)] {
-            let cfg = small(rows, cols, wb, 4);
+        for (rows, cols, wb) in [(16, 16, 16), (8, 8, 8), (4, 3, 4), (4, 3, 12), (5, 2, 1), (4, 4, 16)] {
+            let cfg = small(rows, cols, wb, 4, 1);
             let (k, n) = (rows * 3 - 1, cols * 2 + 1);
             let l = layer(k, n, 7);
             for n0 in (0..n).step_by(cols) {
@@ -296,8 +409,18 @@ mod tests {
     }
 
     #[test]
+    fn bounds_of_a_layer() {
+        let cfg = small(4, 4, 8, 4, 4);
+        let p = Program::compile(&cfg, &layer(10, 5, 1), Array2::zeros((3, 10)).view()).unwrap();
+        assert_eq!(p.compute_bound(), 3 * 2 * 3);
+        assert_eq!(p.weight_stream_bound(), 50usize.div_ceil(8) as u64);
+        assert_eq!(p.binding_bound(), 18);
+        assert_eq!(p.drain_of_output(0), Some(p.steps.iter().position(|s| s.opcode == Opcode::Drain).unwrap()));
+    }
+
+    #[test]
     fn bad_inputs_are_errors() {
-        let cfg = small(4, 4, 4, 4);
+        let cfg = small(4, 4, 4, 4, 1);
         let l = layer(10, 5, 1);
         assert!(matches!(
             Program::compile(&cfg, &l, Array2::zeros((2, 9)).view()),
@@ -314,6 +437,8 @@ mod tests {
             Err(ProgramError::Activation { .. })
         ));
         let p = Program::compile(&cfg, &l, Array2::zeros((1, 10)).view()).unwrap();
-        assert!(p.assemble(&[0; 3]).is_err());
+        assert!(matches!(p.assemble(&vec![vec![0]; 3]), Err(ProgramError::OutputCount { .. })));
+        let beats = vec![vec![0u32; 5]; p.output_beats];
+        assert!(matches!(p.assemble(&beats), Err(ProgramError::OutputWidth { .. })));
     }
 }

@@ -1,25 +1,29 @@
 //! `OutputAccumulator`: one per array column. Adds the column's partial sums
-//! across K tiles in a RAM of `acc_depth` words (one per token of a RUN), and
-//! serves that RAM to the drain path.
+//! across K tiles in one of two RAM banks of `acc_depth` words (one word per
+//! token), while the drain path reads the other bank (ping-pong: an N tile
+//! drains while the next one accumulates).
 //!
-//! A partial sum arriving with `first_in` is token 0 of a RUN; later ones are
-//! tokens 1, 2, … in arrival order (bubbles carry `valid_in` = 0). Read, add
-//! and write take two cycles: the address is presented in the arrival cycle,
-//! the sum is written at the end of the next one. Two RUNs reach the same token
-//! at least two cycles apart (the controller spends a cycle fetching each
-//! command), so a read never misses the write before it.
+//! A partial sum arriving with `first_in` is token 0 of a TILE; later ones are
+//! tokens 1, 2, … in arrival order (bubbles carry `valid_in` = 0). Read, add and
+//! write take two cycles: the address is presented in the arrival cycle, the
+//! sum is written at the end of the next one. A token of the next TILE may
+//! arrive for the same word in that next cycle (M = 1, back to back): its RAM
+//! read then misses the write, so the sum being written is forwarded to it.
 //!
 //! Ports (values two's complement, one clock):
 //! | port         | dir | width | meaning |
 //! |--------------|-----|-------|---------|
 //! | `clock`      | in  | 1     | the one clock |
+//! | `reset`      | in  | 1     | drop the sum in flight (the RAMs keep their words) |
 //! | `psum_in`    | in  | P     | the column's partial sum leaving the array |
 //! | `valid_in`   | in  | 1     | `psum_in` belongs to a token |
-//! | `first_in`   | in  | 1     | ... to the first token of a RUN (restart the token index) |
-//! | `acc_in`     | in  | 1     | ... to a RUN with the ACC flag (add; else overwrite) |
-//! | `drain`      | in  | 1     | the drain path owns the read port |
+//! | `first_in`   | in  | 1     | ... to the first token of a TILE (restart the token index) |
+//! | `acc_in`     | in  | 1     | ... to a TILE with the ACC flag (add; else overwrite) |
+//! | `bank_in`    | in  | 1     | ... accumulating into this bank |
+//! | `drain_rd`   | in  | 1     | the drain path reads bank `drain_bank` at `drain_addr` this cycle |
+//! | `drain_bank` | in  | 1     | the bank being drained |
 //! | `drain_addr` | in  | AD    | token whose sum the drain path reads |
-//! | `acc_out`    | out | ACC   | read data: the sum of the token addressed in the previous cycle |
+//! | `acc_out`    | out | ACC   | the drain read: the sum of the token addressed in the previous cycle |
 //!
 //! `P` = psum_bits, `ACC` = acc_bits = lane_bits + ceil(log2 max_k) (exact for
 //! K <= max_k), `AD` = ceil(log2 acc_depth) address bits.
@@ -30,51 +34,85 @@ use rust_hdl::prelude::*;
 #[derive(LogicBlock)]
 pub struct OutputAccumulator<const P: usize, const ACC: usize, const AD: usize> {
     pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
     pub psum_in: Signal<In, Bits<P>>,
     pub valid_in: Signal<In, Bit>,
     pub first_in: Signal<In, Bit>,
     pub acc_in: Signal<In, Bit>,
-    pub drain: Signal<In, Bit>,
+    pub bank_in: Signal<In, Bit>,
+    pub drain_rd: Signal<In, Bit>,
+    pub drain_bank: Signal<In, Bit>,
     pub drain_addr: Signal<In, Bits<AD>>,
     pub acc_out: Signal<Out, Bits<ACC>>,
-    ram: RAM<Bits<ACC>, AD>,
+    ram0: RAM<Bits<ACC>, AD>,
+    ram1: RAM<Bits<ACC>, AD>,
     next_token: DFF<Bits<AD>>,
     wr_valid: DFF<Bit>,
     wr_acc: DFF<Bit>,
+    wr_bank: DFF<Bit>,
     wr_addr: DFF<Bits<AD>>,
     wr_psum: DFF<Bits<ACC>>,
+    fwd_valid: DFF<Bit>,
+    fwd_bank: DFF<Bit>,
+    fwd_addr: DFF<Bits<AD>>,
+    fwd_sum: DFF<Bits<ACC>>,
+    out_bank: DFF<Bit>,
     token: Signal<Local, Bits<AD>>,
     psum_ext: Signal<Local, Bits<ACC>>,
+    old: Signal<Local, Bits<ACC>>,
+    sum: Signal<Local, Bits<ACC>>,
     psum_half: Constant<Bits<P>>,
     ext_mask: Constant<Bits<ACC>>,
     addr_zero: Constant<Bits<AD>>,
     addr_one: Constant<Bits<AD>>,
+    forward_on: Constant<Bit>,
 }
 
 impl<const P: usize, const ACC: usize, const AD: usize> Default for OutputAccumulator<P, ACC, AD> {
     fn default() -> Self {
+        Self::new(true)
+    }
+}
+
+impl<const P: usize, const ACC: usize, const AD: usize> OutputAccumulator<P, ACC, AD> {
+    /// `forward`: forward a sum to the next cycle's token for the same word
+    /// (always on in hardware; off only to show a test that needs it).
+    pub fn new(forward: bool) -> Self {
         assert!(ACC >= P && ACC <= 32);
         Self {
             clock: Default::default(),
+            reset: Default::default(),
             psum_in: Default::default(),
             valid_in: Default::default(),
             first_in: Default::default(),
             acc_in: Default::default(),
-            drain: Default::default(),
+            bank_in: Default::default(),
+            drain_rd: Default::default(),
+            drain_bank: Default::default(),
             drain_addr: Default::default(),
             acc_out: Default::default(),
-            ram: Default::default(),
+            ram0: Default::default(),
+            ram1: Default::default(),
             next_token: Default::default(),
             wr_valid: Default::default(),
             wr_acc: Default::default(),
+            wr_bank: Default::default(),
             wr_addr: Default::default(),
             wr_psum: Default::default(),
+            fwd_valid: Default::default(),
+            fwd_bank: Default::default(),
+            fwd_addr: Default::default(),
+            fwd_sum: Default::default(),
+            out_bank: Default::default(),
             token: Default::default(),
             psum_ext: Default::default(),
+            old: Default::default(),
+            sum: Default::default(),
             psum_half: Constant::new(twos::<P>(1 << (P - 1))),
             ext_mask: Constant::new(high_mask::<ACC>(P)),
             addr_zero: Constant::new(twos::<AD>(0)),
             addr_one: Constant::new(twos::<AD>(1)),
+            forward_on: Constant::new(forward),
         }
     }
 }
@@ -82,9 +120,15 @@ impl<const P: usize, const ACC: usize, const AD: usize> Default for OutputAccumu
 impl<const P: usize, const ACC: usize, const AD: usize> Logic for OutputAccumulator<P, ACC, AD> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, next_token, wr_valid, wr_acc, wr_addr, wr_psum);
-        self.ram.read_clock.next = self.clock.val();
-        self.ram.write_clock.next = self.clock.val();
+        dff_setup!(
+            self, clock, next_token, wr_valid, wr_acc, wr_bank, wr_addr, wr_psum, fwd_valid, fwd_bank, fwd_addr,
+            fwd_sum, out_bank
+        );
+        self.ram0.read_clock.next = self.clock.val();
+        self.ram0.write_clock.next = self.clock.val();
+        self.ram1.read_clock.next = self.clock.val();
+        self.ram1.write_clock.next = self.clock.val();
+        // Arrival: the token's index, its RAM read, and the write stage.
         self.token.next = self.next_token.q.val();
         if self.first_in.val() {
             self.token.next = self.addr_zero.val();
@@ -96,20 +140,47 @@ impl<const P: usize, const ACC: usize, const AD: usize> Logic for OutputAccumula
         if self.psum_in.val() >= self.psum_half.val() {
             self.psum_ext.next = bit_cast::<ACC, P>(self.psum_in.val()) | self.ext_mask.val();
         }
-        self.wr_valid.d.next = self.valid_in.val();
+        self.wr_valid.d.next = self.valid_in.val() & !self.reset.val();
         self.wr_acc.d.next = self.acc_in.val();
+        self.wr_bank.d.next = self.bank_in.val();
         self.wr_addr.d.next = self.token.val();
         self.wr_psum.d.next = self.psum_ext.val();
-        self.ram.read_address.next = self.token.val();
-        if self.drain.val() {
-            self.ram.read_address.next = self.drain_addr.val();
+        self.ram0.read_address.next = self.token.val();
+        self.ram1.read_address.next = self.token.val();
+        if self.drain_rd.val() & !self.drain_bank.val() {
+            self.ram0.read_address.next = self.drain_addr.val();
         }
-        self.ram.write_address.next = self.wr_addr.q.val();
-        self.ram.write_enable.next = self.wr_valid.q.val();
-        self.ram.write_data.next = self.wr_psum.q.val();
+        if self.drain_rd.val() & self.drain_bank.val() {
+            self.ram1.read_address.next = self.drain_addr.val();
+        }
+        // Write stage: old + psum (or psum alone), forwarding the previous
+        // cycle's write when it went to the same word.
+        self.old.next = self.ram0.read_data.val();
+        if self.wr_bank.q.val() {
+            self.old.next = self.ram1.read_data.val();
+        }
+        if self.forward_on.val() & self.fwd_valid.q.val() & (self.fwd_bank.q.val() == self.wr_bank.q.val()) & (self.fwd_addr.q.val() == self.wr_addr.q.val()) {
+            self.old.next = self.fwd_sum.q.val();
+        }
+        self.sum.next = self.wr_psum.q.val();
         if self.wr_acc.q.val() {
-            self.ram.write_data.next = self.ram.read_data.val() + self.wr_psum.q.val();
+            self.sum.next = self.old.val() + self.wr_psum.q.val();
         }
-        self.acc_out.next = self.ram.read_data.val();
+        self.ram0.write_address.next = self.wr_addr.q.val();
+        self.ram1.write_address.next = self.wr_addr.q.val();
+        self.ram0.write_data.next = self.sum.val();
+        self.ram1.write_data.next = self.sum.val();
+        self.ram0.write_enable.next = self.wr_valid.q.val() & !self.wr_bank.q.val();
+        self.ram1.write_enable.next = self.wr_valid.q.val() & self.wr_bank.q.val();
+        self.fwd_valid.d.next = self.wr_valid.q.val() & !self.reset.val();
+        self.fwd_bank.d.next = self.wr_bank.q.val();
+        self.fwd_addr.d.next = self.wr_addr.q.val();
+        self.fwd_sum.d.next = self.sum.val();
+        // The drain read port: the bank addressed in the previous cycle.
+        self.out_bank.d.next = self.drain_bank.val();
+        self.acc_out.next = self.ram0.read_data.val();
+        if self.out_bank.q.val() {
+            self.acc_out.next = self.ram1.read_data.val();
+        }
     }
 }

@@ -14,6 +14,9 @@
 //! UART overrun or framing error, or a bad header), `led_alive` (blinks: the
 //! clock runs; 2^23 cycles per half period). LED polarity is a constructor
 //! argument (the iCEBreaker's LEDs are active low, the ULX3S's active high).
+//! A UART break (`uart_rx` low for two character times, [`break_cycles`])
+//! resets the bridge and the accelerator; `BridgedAccelerator` has a
+//! `reset` port instead.
 //!
 //! `board_for!(name, CONFIG)` derives every const width from one
 //! `ArrayConfig`, like `accelerator_for!`.
@@ -41,10 +44,17 @@ pub struct BridgedAccelerator<
     const AD: usize,
     const RL: usize,
     const CP: usize,
-    const SR: usize,
+    const NB: usize,
+    const B: usize,
+    const OW: usize,
+    const NOB: usize,
+    const S: usize,
     const OB: usize,
+    const SR: usize,
+    const BB: usize,
 > {
     pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
     pub rx_data: Signal<In, Bits<8>>,
     pub rx_valid: Signal<In, Bit>,
     pub rx_ready: Signal<Out, Bit>,
@@ -52,8 +62,8 @@ pub struct BridgedAccelerator<
     pub tx_valid: Signal<Out, Bit>,
     pub tx_ready: Signal<In, Bit>,
     pub bad_header: Signal<Out, Bit>,
-    bridge: ByteStreamBridge<WB, X, O, SR, OB>,
-    accel: OneBitAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP>,
+    bridge: ByteStreamBridge<WB, X, S, OB, SR, BB>,
+    accel: OneBitAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB>,
 }
 
 impl<
@@ -71,14 +81,21 @@ impl<
         const AD: usize,
         const RL: usize,
         const CP: usize,
-        const SR: usize,
+        const NB: usize,
+        const B: usize,
+        const OW: usize,
+        const NOB: usize,
+        const S: usize,
         const OB: usize,
-    > BridgedAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, SR, OB>
+        const SR: usize,
+        const BB: usize,
+    > BridgedAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB, SR, BB>
 {
     pub fn new(cfg: &ArrayConfig) -> Result<Self, BuildError> {
         let accel = OneBitAccelerator::new(cfg)?;
         Ok(Self {
             clock: Default::default(),
+            reset: Default::default(),
             rx_data: Default::default(),
             rx_valid: Default::default(),
             rx_ready: Default::default(),
@@ -107,14 +124,22 @@ impl<
         const AD: usize,
         const RL: usize,
         const CP: usize,
-        const SR: usize,
+        const NB: usize,
+        const B: usize,
+        const OW: usize,
+        const NOB: usize,
+        const S: usize,
         const OB: usize,
-    > Logic for BridgedAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, SR, OB>
+        const SR: usize,
+        const BB: usize,
+    > Logic for BridgedAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB, SR, BB>
 {
     #[hdl_gen]
     fn update(&mut self) {
         self.bridge.clock.next = self.clock.val();
         self.accel.clock.next = self.clock.val();
+        self.bridge.reset.next = self.reset.val();
+        self.accel.reset.next = self.reset.val();
         self.bridge.rx_data.next = self.rx_data.val();
         self.bridge.rx_valid.next = self.rx_valid.val();
         self.rx_ready.next = self.bridge.rx_ready.val();
@@ -156,8 +181,14 @@ pub struct OneBitBoard<
     const AD: usize,
     const RL: usize,
     const CP: usize,
-    const SR: usize,
+    const NB: usize,
+    const B: usize,
+    const OW: usize,
+    const NOB: usize,
+    const S: usize,
     const OB: usize,
+    const SR: usize,
+    const BB: usize,
 > {
     pub clock: Signal<In, Clock>,
     pub uart_rx: Signal<In, Bit>,
@@ -166,11 +197,14 @@ pub struct OneBitBoard<
     pub led_alive: Signal<Out, Bit>,
     receiver: UartRx,
     transmitter: UartTx,
-    core: BridgedAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, SR, OB>,
+    core: BridgedAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB, SR, BB>,
     blink: DFF<Bits<24>>,
+    rx_low: DFF<Bits<24>>,
     error: Signal<Local, Bit>,
     led_off: Constant<Bit>,
     one24: Constant<Bits<24>>,
+    zero24: Constant<Bits<24>>,
+    break_cycles: Constant<Bits<24>>,
 }
 
 impl<
@@ -188,9 +222,15 @@ impl<
         const AD: usize,
         const RL: usize,
         const CP: usize,
-        const SR: usize,
+        const NB: usize,
+        const B: usize,
+        const OW: usize,
+        const NOB: usize,
+        const S: usize,
         const OB: usize,
-    > OneBitBoard<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, SR, OB>
+        const SR: usize,
+        const BB: usize,
+    > OneBitBoard<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB, SR, BB>
 {
     /// The board top for `cfg` on a board clocked at `clock_hz`, with a UART
     /// at `baud` (8N1; the bit time is rounded to whole cycles, see
@@ -217,9 +257,12 @@ impl<
             transmitter: UartTx::new(divisor),
             core: BridgedAccelerator::new(cfg)?,
             blink: Default::default(),
+            rx_low: Default::default(),
             error: Default::default(),
             led_off: Constant::new(leds_active_low),
             one24: Constant::new(twos::<24>(1)),
+            zero24: Constant::new(twos::<24>(0)),
+            break_cycles: Constant::new(twos::<24>(break_cycles(divisor) as i64)),
         })
     }
 }
@@ -239,13 +282,30 @@ impl<
         const AD: usize,
         const RL: usize,
         const CP: usize,
-        const SR: usize,
+        const NB: usize,
+        const B: usize,
+        const OW: usize,
+        const NOB: usize,
+        const S: usize,
         const OB: usize,
-    > Logic for OneBitBoard<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, SR, OB>
+        const SR: usize,
+        const BB: usize,
+    > Logic for OneBitBoard<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB, SR, BB>
 {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, blink);
+        dff_setup!(self, clock, blink, rx_low);
+        // A UART break (the line held low for two character times) resets
+        // the bridge and the accelerator, so a host can recover a board
+        // whose streams it left half-sent.
+        self.rx_low.d.next = self.zero24.val();
+        if !self.uart_rx.val() & (self.rx_low.q.val() != self.break_cycles.val()) {
+            self.rx_low.d.next = self.rx_low.q.val() + self.one24.val();
+        }
+        if !self.uart_rx.val() & (self.rx_low.q.val() == self.break_cycles.val()) {
+            self.rx_low.d.next = self.break_cycles.val();
+        }
+        self.core.reset.next = self.rx_low.q.val() == self.break_cycles.val();
         self.receiver.clock.next = self.clock.val();
         self.transmitter.clock.next = self.clock.val();
         self.core.clock.next = self.clock.val();
@@ -266,6 +326,12 @@ impl<
     }
 }
 
+/// Cycles the UART line must stay low to count as a break: two 10-bit
+/// characters.
+pub const fn break_cycles(divisor: u16) -> u32 {
+    20 * divisor as u32
+}
+
 /// Define a module with the const widths of one `ArrayConfig` (the
 /// accelerator's, from `accelerator_for!`, plus the bridge's `SR` and `OB`),
 /// the types `Bridged` and `Board`, and their constructors:
@@ -277,27 +343,12 @@ macro_rules! board_for {
             $crate::accelerator_for!(accel, $cfg);
             pub use accel::*;
             pub const SR: usize = $crate::bridge::shift_register_bits(&CONFIG);
-            pub const OB: usize = $crate::bridge::output_buffer_bits(&CONFIG);
+            pub const BB: usize = $crate::bridge::output_buffer_bits(&CONFIG);
             pub type Bridged = $crate::board::BridgedAccelerator<
-                R,
-                C,
-                A,
-                G,
-                L,
-                P,
-                ACC,
-                H,
-                O,
-                WB,
-                X,
-                AD,
-                RL,
-                CP,
-                SR,
-                OB,
+                R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB, SR, BB,
             >;
             pub type Board =
-                $crate::board::OneBitBoard<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, SR, OB>;
+                $crate::board::OneBitBoard<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB, SR, BB>;
             /// Bridge + accelerator, connected and ready to simulate.
             pub fn build_bridged() -> Result<Bridged, $crate::top::BuildError> {
                 use $crate::rust_hdl::prelude::Block;
@@ -346,11 +397,20 @@ impl<
         const AD: usize,
         const RL: usize,
         const CP: usize,
-        const SR: usize,
+        const NB: usize,
+        const B: usize,
+        const OW: usize,
+        const NOB: usize,
+        const S: usize,
         const OB: usize,
-    > onebit_driver::bytelink::BytePorts
-    for BridgedAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, SR, OB>
+        const SR: usize,
+        const BB: usize,
+    > onebit_core::ports::BytePorts
+    for BridgedAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB, SR, BB>
 {
+    fn set_reset(&mut self, reset: bool) {
+        self.reset.next = reset;
+    }
     fn set_rx(&mut self, valid: bool, byte: u8) {
         self.rx_valid.next = valid;
         self.rx_data.next = (byte as u64).into();

@@ -8,18 +8,18 @@
 //! |--------|--------|-------|
 //! | 0x01   | cmd    | 4 |
 //! | 0x02   | w      | ceil(weight_beat_bits / 8) |
-//! | 0x03   | s      | 2 |
+//! | 0x03   | s      | ceil(scale_beat_bits / 8) |
 //! | 0x04   | x      | ceil(rows·act_bits / 8) |
 //! Any other header byte is dropped and sets the sticky `bad_header` flag.
-//! Device → host: every output word as `ceil(out_bits / 8)` little-endian
-//! bytes (two's complement in the low out_bits), no header.
+//! Device → host: every output beat as `ceil(out_beat_bits / 8)`
+//! little-endian bytes (out_words_per_beat words of out_bits), no header.
 //!
 //! A finished word is presented on its stream (valid high) until the
 //! accelerator takes it; meanwhile `rx_ready` is low. All readies and valids
 //! depend only on state, never combinationally on the other side's valid or
 //! ready, so the bridge keeps the accelerator's valid/ready rules.
 //!
-//! Bytes enter a shift register of SR = 8·ceil(max(32, X, WB) / 8) bits from
+//! Bytes enter a shift register of SR = 8·ceil(max(32, X, WB, S) / 8) bits from
 //! the top, so after a stream's n bytes its word sits at bit SR − 8n: every
 //! stream's data port is a constant slice of the register.
 //!
@@ -28,25 +28,27 @@
 //! |------|-----|-------|---------|
 //! | `rx_data`, `rx_valid`, `rx_ready` | in, in, out | 8, 1, 1 | bytes from the host |
 //! | `tx_data`, `tx_valid`, `tx_ready` | out, out, in | 8, 1, 1 | bytes to the host |
-//! | `cmd_*`, `w_*`, `s_*`, `x_*` | out (data, valid), in (ready) | 32, WB, 16, X | to the accelerator's input streams |
-//! | `o_data`, `o_valid`, `o_ready` | in, in, out | O, 1, 1 | from the accelerator's output stream |
+//! | `reset` | in | 1 | drop the word being assembled or sent |
+//! | `cmd_*`, `w_*`, `s_*`, `x_*` | out (data, valid), in (ready) | 32, WB, S, X | to the accelerator's input streams |
+//! | `o_data`, `o_valid`, `o_ready` | in, in, out | O, 1, 1 | from the accelerator's output stream (O = out_beat_bits) |
 //! | `bad_header` | out | 1 | sticky: a header byte named no stream |
 //!
-//! Const generics: `WB` weight beat bits, `X` = rows·act_bits, `O` out_bits,
-//! `SR` (above), `OB` = 8·ceil(O / 8); [`ByteStreamBridge::new`] checks them
-//! against the `ArrayConfig`.
+//! Const generics: `WB` weight beat bits, `X` = rows·act_bits, `S`
+//! scale_beat_bits, `O` out_beat_bits, `SR` (above), `OB` = 8·ceil(O / 8);
+//! [`ByteStreamBridge::new`] checks them against the `ArrayConfig`.
 
 use crate::util::twos;
 use onebit_core::ArrayConfig;
 use rust_hdl::prelude::*;
 
-// The framing is the driver's (one definition of the wire protocol).
-pub use onebit_driver::bytelink::{bytes_for, HEADER_ACTIVATION, HEADER_CMD, HEADER_SCALE, HEADER_WEIGHT};
+// The framing is the wire protocol's (one definition in onebit-core).
+pub use onebit_core::wire::framing::{bytes_for, HEADER_ACTIVATION, HEADER_CMD, HEADER_SCALE, HEADER_WEIGHT};
 
 /// SR for a configuration: the shift register holds the widest input word.
 pub const fn shift_register_bits(cfg: &ArrayConfig) -> usize {
-    let x = cfg.rows * cfg.act_bits as usize;
+    let x = cfg.activation_beat_bits();
     let wb = cfg.weight_beat_bits as usize;
+    let s = cfg.scale_beat_bits();
     let mut m = 32;
     if x > m {
         m = x;
@@ -54,23 +56,28 @@ pub const fn shift_register_bits(cfg: &ArrayConfig) -> usize {
     if wb > m {
         m = wb;
     }
+    if s > m {
+        m = s;
+    }
     8 * bytes_for(m)
 }
 
-/// OB for a configuration: the output word rounded up to whole bytes.
+/// OB for a configuration: the output beat rounded up to whole bytes.
 pub const fn output_buffer_bits(cfg: &ArrayConfig) -> usize {
-    8 * bytes_for(cfg.out_bits as usize)
+    8 * bytes_for(cfg.out_beat_bits())
 }
 
 #[derive(Clone, Debug, LogicBlock)]
 pub struct ByteStreamBridge<
     const WB: usize,
     const X: usize,
+    const S: usize,
     const O: usize,
     const SR: usize,
     const OB: usize,
 > {
     pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
     pub rx_data: Signal<In, Bits<8>>,
     pub rx_valid: Signal<In, Bit>,
     pub rx_ready: Signal<Out, Bit>,
@@ -83,7 +90,7 @@ pub struct ByteStreamBridge<
     pub w_data: Signal<Out, Bits<WB>>,
     pub w_valid: Signal<Out, Bit>,
     pub w_ready: Signal<In, Bit>,
-    pub s_data: Signal<Out, Bits<16>>,
+    pub s_data: Signal<Out, Bits<S>>,
     pub s_valid: Signal<Out, Bit>,
     pub s_ready: Signal<In, Bit>,
     pub x_data: Signal<Out, Bits<X>>,
@@ -129,18 +136,19 @@ pub struct ByteStreamBridge<
     off_x: Constant<Bits<16>>,
 }
 
-impl<const WB: usize, const X: usize, const O: usize, const SR: usize, const OB: usize>
-    ByteStreamBridge<WB, X, O, SR, OB>
+impl<const WB: usize, const X: usize, const S: usize, const O: usize, const SR: usize, const OB: usize>
+    ByteStreamBridge<WB, X, S, O, SR, OB>
 {
     /// The bridge for `cfg`; panics if the const widths are not `cfg`'s
     /// (the `board_for!` macro derives them from it).
     pub fn new(cfg: &ArrayConfig) -> Self {
         assert_eq!(
-            (WB, X, O, SR, OB),
+            (WB, X, S, O, SR, OB),
             (
                 cfg.weight_beat_bits as usize,
-                cfg.rows * cfg.act_bits as usize,
-                cfg.out_bits as usize,
+                cfg.activation_beat_bits(),
+                cfg.scale_beat_bits(),
+                cfg.out_beat_bits(),
                 shift_register_bits(cfg),
                 output_buffer_bits(cfg)
             ),
@@ -152,6 +160,7 @@ impl<const WB: usize, const X: usize, const O: usize, const SR: usize, const OB:
         let off = |bits: usize| Constant::new(twos::<16>((SR - 8 * bytes_for(bits)) as i64));
         Self {
             clock: Default::default(),
+            reset: Default::default(),
             rx_data: Default::default(),
             rx_valid: Default::default(),
             rx_ready: Default::default(),
@@ -194,7 +203,7 @@ impl<const WB: usize, const X: usize, const O: usize, const SR: usize, const OB:
             header_x: b8(HEADER_ACTIVATION as usize),
             n_cmd: b8(4),
             n_w: b8(bytes_for(WB)),
-            n_s: b8(2),
+            n_s: b8(bytes_for(S)),
             n_x: b8(bytes_for(X)),
             n_o: b8(bytes_for(O)),
             zero8: b8(0),
@@ -202,14 +211,14 @@ impl<const WB: usize, const X: usize, const O: usize, const SR: usize, const OB:
             top_shift: Constant::new(twos::<16>((SR - 8) as i64)),
             off_cmd: off(32),
             off_w: off(WB),
-            off_s: off(16),
+            off_s: off(S),
             off_x: off(X),
         }
     }
 }
 
-impl<const WB: usize, const X: usize, const O: usize, const SR: usize, const OB: usize> Logic
-    for ByteStreamBridge<WB, X, O, SR, OB>
+impl<const WB: usize, const X: usize, const S: usize, const O: usize, const SR: usize, const OB: usize> Logic
+    for ByteStreamBridge<WB, X, S, O, SR, OB>
 {
     #[hdl_gen]
     fn update(&mut self) {
@@ -219,7 +228,7 @@ impl<const WB: usize, const X: usize, const O: usize, const SR: usize, const OB:
         self.bad_header.next = self.bad.q.val();
         self.cmd_data.next = self.word.q.val().get_bits::<32>(self.off_cmd.val().index());
         self.w_data.next = self.word.q.val().get_bits::<WB>(self.off_w.val().index());
-        self.s_data.next = self.word.q.val().get_bits::<16>(self.off_s.val().index());
+        self.s_data.next = self.word.q.val().get_bits::<S>(self.off_s.val().index());
         self.x_data.next = self.word.q.val().get_bits::<X>(self.off_x.val().index());
         self.cmd_valid.next = self.full.q.val() & (self.stream.q.val() == self.id_cmd.val());
         self.w_valid.next = self.full.q.val() & (self.stream.q.val() == self.id_w.val());
@@ -270,6 +279,12 @@ impl<const WB: usize, const X: usize, const O: usize, const SR: usize, const OB:
         if self.o_valid.val() & self.o_ready.val() {
             self.out_word.d.next = bit_cast::<OB, O>(self.o_data.val());
             self.out_left.d.next = self.n_o.val();
+        }
+        if self.reset.val() {
+            self.stream.d.next = self.id_none.val();
+            self.full.d.next = false;
+            self.bad.d.next = false;
+            self.out_left.d.next = self.zero8.val();
         }
     }
 }

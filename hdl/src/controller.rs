@@ -1,82 +1,99 @@
-//! `Controller`: fetches commands in order and sequences the streams. A RUN
-//! is handed to the *runner*, which accepts its M activation beats while the
-//! main sequence fetches and executes the next commands (LOAD_H, the next
-//! tile's LOAD_G and LOAD_W); the g and weight double buffers make that safe.
+//! `Controller`: sequences the accelerator with four units that work at the
+//! same time, so that the weight stream, the array and the output stream
+//! are all busy at once (docs/hardware.md derives the timing):
 //!
-//! Commands (`cmd_data`): bits[3:0] opcode, bit 4 ACC flag, bits[31:16] count.
-//! 1 LOAD_G (R scale beats), 2 LOAD_H (C scale beats), 3 LOAD_W
-//! (beats_per_tile weight beats), 4 RUN (count = M tokens, ACC flag), 5 DRAIN
-//! (count = M tokens, M·C output words). Other opcodes, and RUN or DRAIN with
-//! count 0, are consumed and do nothing.
+//! - **fetch**: a one-command buffer in front of the loader, so the loader
+//!   goes from one command to the next without a gap.
+//! - **loader**: executes commands in order. A TILE takes one scale beat (g)
+//!   and `beats_per_tile` weight beats into the next of NB weight banks, then
+//!   writes the bank's descriptor (tokens, ACC flag, accumulator bank). A
+//!   DRAIN takes one scale beat (h) into the h bank of the accumulator bank
+//!   the TILEs before it filled, marks that bank for draining, and switches
+//!   the following TILEs to the other accumulator bank.
+//! - **runner**: takes the loaded weight banks in order and accepts each
+//!   tile's tokens, one per cycle, going straight from one tile to the next.
+//! - **drain**: reads a marked accumulator bank token by token (a whole row
+//!   of C sums per read) into the row register, which feeds the output
+//!   beats (`out_words_per_beat` words each) to the h scalers.
 //!
-//! Interlocks keep results exact whatever the streams do:
-//! - RUN waits for the runner to be free.
-//! - LOAD_G and LOAD_W wait until the running RUN has accepted its first token
-//!   (`first_pending` low): that token copies the shadow g and starts the
-//!   weight swap.
-//! - LOAD_W also waits until that token has passed every PE (`swap_wait`),
-//!   since a PE copies its shadow bit when the token passes.
-//! - DRAIN waits for the runner and until the last token's sums are written
-//!   (`flush_wait`).
+//! Interlocks (each can be switched off for the tests that prove it is
+//! needed, see [`Interlocks`]):
+//! - the loader fills a weight bank only when its descriptor is empty and
+//!   the last token that used it has passed every row (`hold`);
+//! - the runner starts a tile only when its bank is loaded and, if the tile
+//!   accumulates into a bank with an earlier drain still pending, only after
+//!   that drain (`wait`, set when the tile was loaded);
+//! - a drain starts when no tile loaded before it still has tokens for its
+//!   bank and the last token's sums are written (`flush`);
+//! - a DRAIN's h beat waits until the previous drain of that bank is done
+//!   (its h bank is in use until then).
 //!
-//! DRAIN addresses the accumulator RAMs with token m + 1 while token m's
-//! words are popped, so the next row loads on the last pop and words flow
-//! without gaps between tokens (`prefetched` says the RAM output is ready).
-//!
-//! Ports (one clock):
-//! | port           | dir | width | meaning |
-//! |----------------|-----|-------|---------|
-//! | `clock`        | in  | 1     | the one clock |
-//! | `cmd_data`     | in  | 32    | command word |
-//! | `cmd_valid`/`cmd_ready` | in/out | 1 | command stream handshake |
-//! | `s_valid`/`s_ready` | in/out | 1 | scale stream handshake (data goes to the g and h chains) |
-//! | `w_valid`/`w_ready` | in/out | 1 | weight stream handshake (data goes to the shadow chain) |
-//! | `x_valid`/`x_ready` | in/out | 1 | activation stream handshake (data goes to the g scalers) |
-//! | `o_ready`      | in  | 1     | output stream consumer ready |
-//! | `o_valid`      | in  | 1     | the h scaler's output stage holds a word |
-//! | `out_busy`     | in  | 1     | the h scaler holds any word |
-//! | `g_shift`      | out | 1     | shift the scale beat into the (shadow) g chain |
-//! | `g_swap`       | out | 1     | the token accepted this cycle is a RUN's first: g shadow → active |
-//! | `h_shift`      | out | 1     | shift the scale beat into the h chain |
-//! | `w_shift`      | out | 1     | shift the weight beat into the shadow chain |
-//! | `token_valid`  | out | 1     | registered: a token's lanes leave the g scalers this cycle |
-//! | `token_first`  | out | 1     | registered: ... it is the first of its RUN |
-//! | `token_acc`    | out | 1     | registered: ... its RUN has the ACC flag |
-//! | `drain`        | out | 1     | the drain path owns the accumulators' read port |
-//! | `drain_addr`   | out | AD    | token being read by the drain path |
-//! | `row_load`     | out | 1     | load the row buffer from the accumulators |
-//! | `pop`          | out | 1     | move the row buffer's head (and its h) into the h scaler |
-//! | `advance`      | out | 1     | the h scaler may advance (`!o_valid || o_ready`) |
+//! Ports (one clock; NB = weight_banks, B = beats_per_tile, NOB = output
+//! beats per token, AD = accumulator address bits):
+//! | port | dir | width | meaning |
+//! |------|-----|-------|---------|
+//! | `clock`, `reset` | in | 1 | the clock; `reset` returns every unit to idle and empty |
+//! | `cmd_data`, `cmd_valid`, `cmd_ready` | in, in, out | 32, 1, 1 | command stream |
+//! | `s_valid`, `s_ready` | in, out | 1 | scale stream handshake (data goes to the g and h banks) |
+//! | `w_valid`, `w_ready` | in, out | 1 | weight stream handshake (data goes to the array's write stage) |
+//! | `x_valid`, `x_ready` | in, out | 1 | activation stream handshake (data goes to the g scalers) |
+//! | `o_ready`, `o_valid` | in | 1 | output stream consumer ready; the h scalers' output stage holds a beat |
+//! | `g_wr` | out | NB | write the scale beat's g into these g banks |
+//! | `h_wr` | out | 2 | write the scale beat's h into these h banks |
+//! | `w_fire` | out | 1 | a weight beat is taken this cycle |
+//! | `w_group` | out | B | one-hot: which beat of its tile it is |
+//! | `w_bank` | out | NB | one-hot: the weight bank being loaded |
+//! | `run_sel` | out | NB | one-hot: the bank of the token presented on `x_data` |
+//! | `tag_valid`, `tag_first`, `tag_acc`, `tag_accbank` | out | 1 | registered: the lanes leaving the g scalers are a token, the first of its tile, of an ACC tile, for accumulator bank 1 |
+//! | `tag_sel` | out | NB | registered: the token's weight bank, one-hot |
+//! | `drain_rd`, `drain_bank`, `drain_addr` | out | 1, 1, AD | the drain reads this token of this bank |
+//! | `row_load` | out | 1 | load the row register from the accumulators' read port |
+//! | `pop` | out | 1 | move one output beat from the row register into the h scalers |
+//! | `pop_beat` | out | NOB | one-hot: which beat of the row |
+//! | `pop_bank` | out | 1 | the h bank of the row |
+//! | `advance` | out | 1 | the h scalers may advance (`!o_valid || o_ready`) |
 
 use crate::util::twos;
+use onebit_core::wire::Opcode;
 use onebit_core::ArrayConfig;
 use rust_hdl::prelude::*;
 
-/// Opcodes of the command word (bits [3:0]); the driver's `wire` module uses
-/// the same numbers.
-pub const OP_LOAD_G: u32 = 1;
-pub const OP_LOAD_H: u32 = 2;
-pub const OP_LOAD_W: u32 = 3;
-pub const OP_RUN: u32 = 4;
-pub const OP_DRAIN: u32 = 5;
-
-#[derive(Copy, Clone, Debug, PartialEq, LogicState)]
-pub enum ControlState {
-    Fetch,
-    LoadG,
-    LoadH,
-    LoadW,
-    Run,
-    DrainWait,
-    DrainRead,
-    DrainLoad,
-    DrainPop,
-    DrainFlush,
+/// The interlocks of the controller and the accumulators' forwarding path.
+/// Every one is on in real hardware; the tests switch one off at a time to
+/// show that some run then goes wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interlocks {
+    /// The loader waits until the last token that used a weight bank has passed every row.
+    pub bank_hold: bool,
+    /// A tile waits for an earlier pending drain of its accumulator bank.
+    pub drain_before_reuse: bool,
+    /// A drain waits until the last token's sums are written.
+    pub flush: bool,
+    /// A drain waits until no tile loaded before it still has tokens for its bank.
+    pub tiles_before_drain: bool,
+    /// A DRAIN's h beat waits until the previous drain of that bank is done.
+    pub h_bank_free: bool,
+    /// The accumulators forward a sum to a token of the next tile for the same word.
+    pub forward: bool,
 }
 
-#[derive(Clone, Debug, LogicBlock)]
-pub struct Controller<const AD: usize> {
+impl Default for Interlocks {
+    fn default() -> Self {
+        Interlocks {
+            bank_hold: true,
+            drain_before_reuse: true,
+            flush: true,
+            tiles_before_drain: true,
+            h_bank_free: true,
+            forward: true,
+        }
+    }
+}
+
+#[derive(LogicBlock)]
+pub struct Controller<const AD: usize, const NB: usize, const B: usize, const NOB: usize> {
     pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
     pub cmd_data: Signal<In, Bits<32>>,
     pub cmd_valid: Signal<In, Bit>,
     pub cmd_ready: Signal<Out, Bit>,
@@ -88,74 +105,158 @@ pub struct Controller<const AD: usize> {
     pub x_ready: Signal<Out, Bit>,
     pub o_ready: Signal<In, Bit>,
     pub o_valid: Signal<In, Bit>,
-    pub out_busy: Signal<In, Bit>,
-    pub g_shift: Signal<Out, Bit>,
-    pub g_swap: Signal<Out, Bit>,
-    pub h_shift: Signal<Out, Bit>,
-    pub w_shift: Signal<Out, Bit>,
-    pub token_valid: Signal<Out, Bit>,
-    pub token_first: Signal<Out, Bit>,
-    pub token_acc: Signal<Out, Bit>,
-    pub drain: Signal<Out, Bit>,
+    pub g_wr: Signal<Out, Bits<NB>>,
+    pub h_wr: Signal<Out, Bits<2>>,
+    pub w_fire: Signal<Out, Bit>,
+    pub w_group: Signal<Out, Bits<B>>,
+    pub w_bank: Signal<Out, Bits<NB>>,
+    pub run_sel: Signal<Out, Bits<NB>>,
+    pub tag_valid: Signal<Out, Bit>,
+    pub tag_first: Signal<Out, Bit>,
+    pub tag_acc: Signal<Out, Bit>,
+    pub tag_accbank: Signal<Out, Bit>,
+    pub tag_sel: Signal<Out, Bits<NB>>,
+    pub drain_rd: Signal<Out, Bit>,
+    pub drain_bank: Signal<Out, Bit>,
     pub drain_addr: Signal<Out, Bits<AD>>,
     pub row_load: Signal<Out, Bit>,
     pub pop: Signal<Out, Bit>,
+    pub pop_beat: Signal<Out, Bits<NOB>>,
+    pub pop_bank: Signal<Out, Bit>,
     pub advance: Signal<Out, Bit>,
-    state: DFF<ControlState>,
-    left: DFF<Bits<16>>,
-    first: DFF<Bit>,
-    acc_flag: DFF<Bit>,
-    run_busy: DFF<Bit>,
+    // Fetch buffer.
+    cb_valid: DFF<Bit>,
+    cb_word: DFF<Bits<32>>,
+    // Loader.
+    ld_valid: DFF<Bit>,
+    ld_tile: DFF<Bit>,
+    ld_count: DFF<Bits<16>>,
+    ld_acc: DFF<Bit>,
+    ld_scale_left: DFF<Bit>,
+    ld_w_left: DFF<Bits<16>>,
+    ld_group: DFF<Bits<B>>,
+    ld_bank: DFF<Bits<8>>,
+    acc_sel: DFF<Bit>,
+    // Weight bank descriptors: loaded (waiting for or being run), tokens,
+    // ACC flag, accumulator bank, "an earlier drain of that bank was pending
+    // when the tile was loaded", and cycles until the last token that used
+    // the bank has passed every row.
+    bank_full: Vec<DFF<Bit>>,
+    bank_count: Vec<DFF<Bits<16>>>,
+    bank_acc: Vec<DFF<Bit>>,
+    bank_accbank: Vec<DFF<Bit>>,
+    bank_wait: Vec<DFF<Bit>>,
+    bank_hold: Vec<DFF<Bits<16>>>,
+    // Runner.
+    run_active: DFF<Bit>,
     run_left: DFF<Bits<16>>,
+    run_first: DFF<Bit>,
     run_acc: DFF<Bit>,
-    first_pending: Signal<Local, Bit>,
-    swap_wait: DFF<Bits<16>>,
-    flush_wait: DFF<Bits<16>>,
-    token: DFF<Bits<16>>,
-    tokens: DFF<Bits<16>>,
-    row_left: DFF<Bits<16>>,
-    issued_valid: DFF<Bit>,
-    issued_first: DFF<Bit>,
-    issued_acc: DFF<Bit>,
-    prefetched: DFF<Bit>,
-    next_token: Signal<Local, Bits<16>>,
+    run_accbank: DFF<Bit>,
+    run_bank: DFF<Bits<8>>,
+    tag_valid_r: DFF<Bit>,
+    tag_first_r: DFF<Bit>,
+    tag_acc_r: DFF<Bit>,
+    tag_accbank_r: DFF<Bit>,
+    tag_sel_r: DFF<Bits<NB>>,
+    flush0: DFF<Bits<16>>,
+    flush1: DFF<Bits<16>>,
+    // Drain: pending marks per accumulator bank, the reader, the row register.
+    dp0: DFF<Bit>,
+    dp1: DFF<Bit>,
+    dcount0: DFF<Bits<16>>,
+    dcount1: DFF<Bits<16>>,
+    dr_bank: DFF<Bit>,
+    dr_active: DFF<Bit>,
+    dr_count: DFF<Bits<16>>,
+    rd_valid: DFF<Bit>,
+    rd_token: DFF<Bits<16>>,
+    rd_next: DFF<Bits<16>>,
+    row_valid: DFF<Bit>,
+    row_last: DFF<Bit>,
+    row_bank: DFF<Bit>,
+    row_beat: DFF<Bits<NOB>>,
+    // Combinational helpers.
     opcode: Signal<Local, Bits<4>>,
     count: Signal<Local, Bits<16>>,
-    accept_x: Signal<Local, Bit>,
+    take_cmd: Signal<Local, Bit>,
+    ld_done: Signal<Local, Bit>,
+    bank_free: Signal<Local, Bit>,
+    ld_sel: Signal<Local, Bits<NB>>,
+    s_fire: Signal<Local, Bit>,
+    w_fire_l: Signal<Local, Bit>,
+    run_oh: Signal<Local, Bits<NB>>,
+    run_next: Signal<Local, Bits<8>>,
+    ld_next: Signal<Local, Bits<8>>,
+    accept: Signal<Local, Bit>,
+    run_last: Signal<Local, Bit>,
+    cand_bank: Signal<Local, Bits<8>>,
+    cand_ready: Signal<Local, Bit>,
+    cand_count: Signal<Local, Bits<16>>,
+    cand_acc: Signal<Local, Bit>,
+    cand_accbank: Signal<Local, Bit>,
+    busy0: Signal<Local, Bit>,
+    busy1: Signal<Local, Bit>,
+    dr_start: Signal<Local, Bit>,
+    dr_start_count: Signal<Local, Bits<16>>,
+    consume: Signal<Local, Bit>,
+    present_next: Signal<Local, Bit>,
+    row_free: Signal<Local, Bit>,
+    pop_l: Signal<Local, Bit>,
+    pop_last_beat: Signal<Local, Bit>,
+    drain_done: Signal<Local, Bit>,
+    drain_done_bank: Signal<Local, Bit>,
     unused_cmd_bits: Signal<Local, Bit>,
-    op_load_g: Constant<Bits<4>>,
-    op_load_h: Constant<Bits<4>>,
-    op_load_w: Constant<Bits<4>>,
-    op_run: Constant<Bits<4>>,
+    // Constants.
+    op_tile: Constant<Bits<4>>,
     op_drain: Constant<Bits<4>>,
     zero: Constant<Bits<16>>,
     one: Constant<Bits<16>>,
-    rows: Constant<Bits<16>>,
-    cols: Constant<Bits<16>>,
     beats: Constant<Bits<16>>,
-    swap_delay: Constant<Bits<16>>,
-    flush_delay: Constant<Bits<16>>,
+    nb_last: Constant<Bits<8>>,
+    bank_zero: Constant<Bits<8>>,
+    bank_one: Constant<Bits<8>>,
+    hold_cycles: Constant<Bits<16>>,
+    flush_cycles: Constant<Bits<16>>,
+    group_first: Constant<Bits<B>>,
+    beat_first: Constant<Bits<NOB>>,
+    beat_last: Constant<Bits<NOB>>,
+    nb_zero: Constant<Bits<NB>>,
+    h_none: Constant<Bits<2>>,
+    h_bank0: Constant<Bits<2>>,
+    h_bank1: Constant<Bits<2>>,
+    shift_one: Constant<Bits<8>>,
+    addr_zero: Constant<Bits<AD>>,
+    lock_hold: Constant<Bit>,
+    lock_reuse: Constant<Bit>,
+    lock_flush: Constant<Bit>,
+    lock_tiles: Constant<Bit>,
+    lock_h: Constant<Bit>,
 }
 
-impl<const AD: usize> Controller<AD> {
-    /// Cycles from accepting a RUN's first token until every PE has taken its
-    /// new weight from the shadow bit (the token reaches PE(R-1, C-1) R+C-1
-    /// cycles later, one of them in the g scaler), plus one cycle of margin.
-    pub fn swap_delay(cfg: &ArrayConfig) -> usize {
-        cfg.rows + cfg.cols - 1
+impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Controller<AD, NB, B, NOB> {
+    /// Cycles a weight bank stays reserved after its tile's last token was
+    /// accepted: the token's lanes leave the g scalers a cycle later and
+    /// reach row R−1 R−1 cycles after that; a new beat is written a cycle
+    /// after it is taken. R cycles cover it with a cycle to spare.
+    pub fn hold_cycles(cfg: &ArrayConfig) -> usize {
+        cfg.rows
     }
-    /// Cycles from accepting a token until its last column's sum is written
-    /// to the accumulator RAM (g scaler 1, array R + C − 1, accumulator 2),
-    /// plus one cycle of margin.
-    pub fn flush_delay(cfg: &ArrayConfig) -> usize {
-        cfg.rows + cfg.cols + 1
+    /// Cycles from accepting a token until its sums may be read by the drain:
+    /// g scaler 1, array R, accumulator read and write 2, plus a cycle so the
+    /// drain's read never meets the write in the same edge.
+    pub fn flush_cycles(cfg: &ArrayConfig) -> usize {
+        cfg.rows + 3
     }
 
-    pub fn new(cfg: &ArrayConfig) -> Self {
+    pub fn new(cfg: &ArrayConfig, locks: Interlocks) -> Self {
+        assert_eq!((NB, B, NOB), (cfg.weight_banks, cfg.beats_per_tile(), cfg.out_beats_per_token()));
         let c16 = |v: usize| Constant::new(twos::<16>(v as i64));
-        let op = |v: u32| Constant::new(twos::<4>(v as i64));
+        let op = |v: Opcode| Constant::new(twos::<4>(v as i64));
+        let bit = |v: bool| Constant::new(v);
         Self {
             clock: Default::default(),
+            reset: Default::default(),
             cmd_data: Default::default(),
             cmd_valid: Default::default(),
             cmd_ready: Default::default(),
@@ -167,248 +268,474 @@ impl<const AD: usize> Controller<AD> {
             x_ready: Default::default(),
             o_ready: Default::default(),
             o_valid: Default::default(),
-            out_busy: Default::default(),
-            g_shift: Default::default(),
-            g_swap: Default::default(),
-            h_shift: Default::default(),
-            w_shift: Default::default(),
-            token_valid: Default::default(),
-            token_first: Default::default(),
-            token_acc: Default::default(),
-            drain: Default::default(),
+            g_wr: Default::default(),
+            h_wr: Default::default(),
+            w_fire: Default::default(),
+            w_group: Default::default(),
+            w_bank: Default::default(),
+            run_sel: Default::default(),
+            tag_valid: Default::default(),
+            tag_first: Default::default(),
+            tag_acc: Default::default(),
+            tag_accbank: Default::default(),
+            tag_sel: Default::default(),
+            drain_rd: Default::default(),
+            drain_bank: Default::default(),
             drain_addr: Default::default(),
             row_load: Default::default(),
             pop: Default::default(),
+            pop_beat: Default::default(),
+            pop_bank: Default::default(),
             advance: Default::default(),
-            state: Default::default(),
-            left: Default::default(),
-            first: Default::default(),
-            acc_flag: Default::default(),
-            run_busy: Default::default(),
+            cb_valid: Default::default(),
+            cb_word: Default::default(),
+            ld_valid: Default::default(),
+            ld_tile: Default::default(),
+            ld_count: Default::default(),
+            ld_acc: Default::default(),
+            ld_scale_left: Default::default(),
+            ld_w_left: Default::default(),
+            ld_group: Default::default(),
+            ld_bank: Default::default(),
+            acc_sel: Default::default(),
+            bank_full: (0..NB).map(|_| DFF::default()).collect(),
+            bank_count: (0..NB).map(|_| DFF::default()).collect(),
+            bank_acc: (0..NB).map(|_| DFF::default()).collect(),
+            bank_accbank: (0..NB).map(|_| DFF::default()).collect(),
+            bank_wait: (0..NB).map(|_| DFF::default()).collect(),
+            bank_hold: (0..NB).map(|_| DFF::default()).collect(),
+            run_active: Default::default(),
             run_left: Default::default(),
+            run_first: Default::default(),
             run_acc: Default::default(),
-            first_pending: Default::default(),
-            swap_wait: Default::default(),
-            flush_wait: Default::default(),
-            token: Default::default(),
-            tokens: Default::default(),
-            row_left: Default::default(),
-            issued_valid: Default::default(),
-            issued_first: Default::default(),
-            issued_acc: Default::default(),
-            prefetched: Default::default(),
-            next_token: Default::default(),
+            run_accbank: Default::default(),
+            run_bank: Default::default(),
+            tag_valid_r: Default::default(),
+            tag_first_r: Default::default(),
+            tag_acc_r: Default::default(),
+            tag_accbank_r: Default::default(),
+            tag_sel_r: Default::default(),
+            flush0: Default::default(),
+            flush1: Default::default(),
+            dp0: Default::default(),
+            dp1: Default::default(),
+            dcount0: Default::default(),
+            dcount1: Default::default(),
+            dr_bank: Default::default(),
+            dr_active: Default::default(),
+            dr_count: Default::default(),
+            rd_valid: Default::default(),
+            rd_token: Default::default(),
+            rd_next: Default::default(),
+            row_valid: Default::default(),
+            row_last: Default::default(),
+            row_bank: Default::default(),
+            row_beat: Default::default(),
             opcode: Default::default(),
             count: Default::default(),
-            accept_x: Default::default(),
+            take_cmd: Default::default(),
+            ld_done: Default::default(),
+            bank_free: Default::default(),
+            ld_sel: Default::default(),
+            s_fire: Default::default(),
+            w_fire_l: Default::default(),
+            run_oh: Default::default(),
+            run_next: Default::default(),
+            ld_next: Default::default(),
+            accept: Default::default(),
+            run_last: Default::default(),
+            cand_bank: Default::default(),
+            cand_ready: Default::default(),
+            cand_count: Default::default(),
+            cand_acc: Default::default(),
+            cand_accbank: Default::default(),
+            busy0: Default::default(),
+            busy1: Default::default(),
+            dr_start: Default::default(),
+            dr_start_count: Default::default(),
+            consume: Default::default(),
+            present_next: Default::default(),
+            row_free: Default::default(),
+            pop_l: Default::default(),
+            pop_last_beat: Default::default(),
+            drain_done: Default::default(),
+            drain_done_bank: Default::default(),
             unused_cmd_bits: Default::default(),
-            op_load_g: op(OP_LOAD_G),
-            op_load_h: op(OP_LOAD_H),
-            op_load_w: op(OP_LOAD_W),
-            op_run: op(OP_RUN),
-            op_drain: op(OP_DRAIN),
+            op_tile: op(Opcode::Tile),
+            op_drain: op(Opcode::Drain),
             zero: c16(0),
             one: c16(1),
-            rows: c16(cfg.rows),
-            cols: c16(cfg.cols),
             beats: c16(cfg.beats_per_tile()),
-            swap_delay: c16(Self::swap_delay(cfg)),
-            flush_delay: c16(Self::flush_delay(cfg)),
+            nb_last: Constant::new(twos::<8>(NB as i64 - 1)),
+            bank_zero: Constant::new(twos::<8>(0)),
+            bank_one: Constant::new(twos::<8>(1)),
+            hold_cycles: c16(Self::hold_cycles(cfg)),
+            flush_cycles: c16(Self::flush_cycles(cfg)),
+            group_first: Constant::new(Bits::<B>::default().replace_bit(0, true)),
+            beat_first: Constant::new(Bits::<NOB>::default().replace_bit(0, true)),
+            beat_last: Constant::new(Bits::<NOB>::default().replace_bit(NOB - 1, true)),
+            nb_zero: Constant::new(twos::<NB>(0)),
+            h_none: Constant::new(twos::<2>(0)),
+            h_bank0: Constant::new(twos::<2>(1)),
+            h_bank1: Constant::new(twos::<2>(2)),
+            shift_one: Constant::new(twos::<8>(1)),
+            addr_zero: Constant::new(twos::<AD>(0)),
+            lock_hold: bit(locks.bank_hold),
+            lock_reuse: bit(locks.drain_before_reuse),
+            lock_flush: bit(locks.flush),
+            lock_tiles: bit(locks.tiles_before_drain),
+            lock_h: bit(locks.h_bank_free),
         }
     }
 }
 
-impl<const AD: usize> Logic for Controller<AD> {
+impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic for Controller<AD, NB, B, NOB> {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self,
-            clock,
-            state,
-            left,
-            first,
-            acc_flag,
-            run_busy,
-            run_left,
-            run_acc,
-            swap_wait,
-            flush_wait,
-            token,
-            tokens,
-            row_left,
-            issued_valid,
-            issued_first,
-            issued_acc,
-            prefetched
+            self, clock, cb_valid, cb_word, ld_valid, ld_tile, ld_count, ld_acc, ld_scale_left, ld_w_left, ld_group,
+            ld_bank, acc_sel, run_active, run_left, run_first, run_acc, run_accbank, run_bank, tag_valid_r,
+            tag_first_r, tag_acc_r, tag_accbank_r, tag_sel_r, flush0, flush1, dp0, dp1, dcount0, dcount1, dr_bank,
+            dr_active, dr_count, rd_valid, rd_token, rd_next, row_valid, row_last, row_bank, row_beat
         );
-        self.opcode.next = self.cmd_data.val().get_bits::<4>(0);
-        self.count.next = self.cmd_data.val().get_bits::<16>(16);
+        for b in 0..NB {
+            self.bank_full[b].clock.next = self.clock.val();
+            self.bank_count[b].clock.next = self.clock.val();
+            self.bank_acc[b].clock.next = self.clock.val();
+            self.bank_accbank[b].clock.next = self.clock.val();
+            self.bank_wait[b].clock.next = self.clock.val();
+            self.bank_hold[b].clock.next = self.clock.val();
+            self.bank_full[b].d.next = self.bank_full[b].q.val();
+            self.bank_count[b].d.next = self.bank_count[b].q.val();
+            self.bank_acc[b].d.next = self.bank_acc[b].q.val();
+            self.bank_accbank[b].d.next = self.bank_accbank[b].q.val();
+            self.bank_wait[b].d.next = self.bank_wait[b].q.val();
+            self.bank_hold[b].d.next = self.bank_hold[b].q.val();
+        }
+        self.opcode.next = self.cb_word.q.val().get_bits::<4>(0);
+        self.count.next = self.cb_word.q.val().get_bits::<16>(16);
         // Bits [15:5] are reserved.
-        self.unused_cmd_bits.next = self.cmd_data.val().get_bits::<11>(5).xor();
-        self.cmd_ready.next = false;
+        self.unused_cmd_bits.next = self.cb_word.q.val().get_bits::<11>(5).xor();
+        self.advance.next = !self.o_valid.val() | self.o_ready.val();
+
+        // ---- Fetch: a one-command buffer, filled whenever it is empty.
+        self.cmd_ready.next = !self.cb_valid.q.val();
+        if self.cmd_valid.val() & !self.cb_valid.q.val() {
+            self.cb_valid.d.next = true;
+            self.cb_word.d.next = self.cmd_data.val();
+        }
+
+        // ---- Loader.
+        self.ld_next.next = self.ld_bank.q.val() + self.bank_one.val();
+        if self.ld_bank.q.val() == self.nb_last.val() {
+            self.ld_next.next = self.bank_zero.val();
+        }
+        self.ld_sel.next = self.nb_zero.val();
+        self.bank_free.next = false;
+        for b in 0..NB {
+            if self.ld_bank.q.val().index() == b {
+                self.ld_sel.next = self.nb_zero.val().replace_bit(b, true);
+                self.bank_free.next = !self.bank_full[b].q.val()
+                    & ((self.bank_hold[b].q.val() == self.zero.val()) | !self.lock_hold.val());
+            }
+        }
         self.s_ready.next = false;
         self.w_ready.next = false;
-        self.g_shift.next = false;
-        self.h_shift.next = false;
-        self.w_shift.next = false;
-        self.drain.next = false;
-        self.row_load.next = false;
-        self.pop.next = false;
-        self.accept_x.next = false;
-        self.advance.next = !self.o_valid.val() | self.o_ready.val();
-        self.token_valid.next = self.issued_valid.q.val();
-        self.token_first.next = self.issued_first.q.val();
-        self.token_acc.next = self.issued_acc.q.val();
-        // While a token's words are popped, the RAMs are already addressed
-        // with the next token, so its row can load on the last pop.
-        self.next_token.next = self.token.q.val() + self.one.val();
-        self.drain_addr.next = self.token.q.val().get_bits::<AD>(0);
-        if self.state.q.val() == ControlState::DrainPop {
-            self.drain_addr.next = self.next_token.val().get_bits::<AD>(0);
+        self.g_wr.next = self.nb_zero.val();
+        self.h_wr.next = self.h_none.val();
+        if self.ld_valid.q.val() & self.ld_tile.q.val() & self.bank_free.val() {
+            self.s_ready.next = self.ld_scale_left.q.val();
+            self.w_ready.next = self.ld_w_left.q.val() != self.zero.val();
         }
-        if self.swap_wait.q.val() != self.zero.val() {
-            self.swap_wait.d.next = self.swap_wait.q.val() - self.one.val();
-        }
-        if self.flush_wait.q.val() != self.zero.val() {
-            self.flush_wait.d.next = self.flush_wait.q.val() - self.one.val();
-        }
-        // The runner: consumes a handed-over RUN's tokens while the main
-        // sequence goes on with the next commands.
-        self.x_ready.next = self.run_busy.q.val();
-        self.first_pending.next = self.run_busy.q.val() & self.first.q.val();
-        if self.run_busy.q.val() & self.x_valid.val() {
-            self.accept_x.next = true;
-            self.first.d.next = false;
-            self.flush_wait.d.next = self.flush_delay.val();
-            if self.first.q.val() {
-                self.swap_wait.d.next = self.swap_delay.val();
+        if self.ld_valid.q.val() & !self.ld_tile.q.val() {
+            self.s_ready.next = self.ld_scale_left.q.val();
+            if self.lock_h.val() & !self.acc_sel.q.val() & self.dp0.q.val() {
+                self.s_ready.next = false;
             }
+            if self.lock_h.val() & self.acc_sel.q.val() & self.dp1.q.val() {
+                self.s_ready.next = false;
+            }
+        }
+        self.s_fire.next = self.s_valid.val() & self.s_ready.val();
+        self.w_fire_l.next = self.w_valid.val() & self.w_ready.val();
+        self.w_fire.next = self.w_fire_l.val();
+        self.w_group.next = self.ld_group.q.val();
+        self.w_bank.next = self.ld_sel.val();
+        if self.s_fire.val() {
+            self.ld_scale_left.d.next = false;
+            if self.ld_tile.q.val() {
+                self.g_wr.next = self.ld_sel.val();
+            } else {
+                self.h_wr.next = self.h_bank0.val();
+                if self.acc_sel.q.val() {
+                    self.h_wr.next = self.h_bank1.val();
+                }
+            }
+        }
+        if self.w_fire_l.val() {
+            self.ld_w_left.d.next = self.ld_w_left.q.val() - self.one.val();
+            self.ld_group.d.next = self.ld_group.q.val() << self.shift_one.val();
+        }
+        // Done when both the scale beat and the last weight beat are in.
+        self.ld_done.next = self.ld_valid.q.val()
+            & (!self.ld_scale_left.q.val() | self.s_fire.val())
+            & ((self.ld_w_left.q.val() == self.zero.val())
+                | ((self.ld_w_left.q.val() == self.one.val()) & self.w_fire_l.val()));
+        // A finished DRAIN marks its bank and switches TILEs to the other.
+        if self.ld_done.val() & !self.ld_tile.q.val() {
+            self.acc_sel.d.next = !self.acc_sel.q.val();
+            if self.acc_sel.q.val() {
+                self.dp1.d.next = true;
+                self.dcount1.d.next = self.ld_count.q.val();
+            } else {
+                self.dp0.d.next = true;
+                self.dcount0.d.next = self.ld_count.q.val();
+            }
+        }
+        // Take the next command when idle or finishing (no gap between tiles).
+        self.take_cmd.next = self.cb_valid.q.val() & (!self.ld_valid.q.val() | self.ld_done.val());
+        if self.ld_done.val() {
+            self.ld_valid.d.next = false;
+        }
+        if self.take_cmd.val() {
+            self.cb_valid.d.next = false;
+            self.ld_count.d.next = self.count.val();
+            self.ld_acc.d.next = self.cb_word.q.val().get_bit(4);
+            self.ld_group.d.next = self.group_first.val();
+            if (self.opcode.val() == self.op_tile.val()) & (self.count.val() != self.zero.val()) {
+                self.ld_valid.d.next = true;
+                self.ld_tile.d.next = true;
+                self.ld_scale_left.d.next = true;
+                self.ld_w_left.d.next = self.beats.val();
+            }
+            if (self.opcode.val() == self.op_drain.val()) & (self.count.val() != self.zero.val()) {
+                self.ld_valid.d.next = true;
+                self.ld_tile.d.next = false;
+                self.ld_scale_left.d.next = true;
+                self.ld_w_left.d.next = self.zero.val();
+            }
+        }
+
+        // ---- Drain completion (the row register's last beat of a drain);
+        // needed by the loader's descriptors and the runner below.
+        self.row_free.next = !self.row_valid.q.val();
+        self.pop_l.next = self.row_valid.q.val() & self.advance.val();
+        self.pop_last_beat.next = self.pop_l.val() & ((self.row_beat.q.val() & self.beat_last.val()).any());
+        if self.pop_last_beat.val() {
+            self.row_free.next = true;
+        }
+        self.drain_done.next = self.pop_last_beat.val() & self.row_last.q.val();
+        self.drain_done_bank.next = self.row_bank.q.val();
+
+        // ---- Bank descriptors: hold countdowns, and loads.
+        for b in 0..NB {
+            if self.bank_hold[b].q.val() != self.zero.val() {
+                self.bank_hold[b].d.next = self.bank_hold[b].q.val() - self.one.val();
+            }
+            if self.drain_done.val() & (self.bank_accbank[b].q.val() == self.drain_done_bank.val()) {
+                self.bank_wait[b].d.next = false;
+            }
+            if self.ld_done.val() & self.ld_tile.q.val() & (self.ld_bank.q.val().index() == b) {
+                self.bank_full[b].d.next = true;
+                self.bank_count[b].d.next = self.ld_count.q.val();
+                self.bank_acc[b].d.next = self.ld_acc.q.val();
+                self.bank_accbank[b].d.next = self.acc_sel.q.val();
+                self.bank_wait[b].d.next = false;
+                if !self.acc_sel.q.val() & self.dp0.q.val() & !(self.drain_done.val() & !self.drain_done_bank.val()) {
+                    self.bank_wait[b].d.next = true;
+                }
+                if self.acc_sel.q.val() & self.dp1.q.val() & !(self.drain_done.val() & self.drain_done_bank.val()) {
+                    self.bank_wait[b].d.next = true;
+                }
+            }
+        }
+        if self.ld_done.val() & self.ld_tile.q.val() {
+            self.ld_bank.d.next = self.ld_next.val();
+        }
+
+        // ---- Runner.
+        self.run_next.next = self.run_bank.q.val() + self.bank_one.val();
+        if self.run_bank.q.val() == self.nb_last.val() {
+            self.run_next.next = self.bank_zero.val();
+        }
+        self.x_ready.next = self.run_active.q.val();
+        self.accept.next = self.run_active.q.val() & self.x_valid.val();
+        self.run_last.next = self.accept.val() & (self.run_left.q.val() == self.one.val());
+        self.run_oh.next = self.nb_zero.val();
+        for b in 0..NB {
+            if self.run_bank.q.val().index() == b {
+                self.run_oh.next = self.nb_zero.val().replace_bit(b, true);
+            }
+        }
+        self.run_sel.next = self.run_oh.val();
+        // The tile to start: the next bank after a last token, else this one.
+        self.cand_bank.next = self.run_bank.q.val();
+        if self.run_active.q.val() {
+            self.cand_bank.next = self.run_next.val();
+        }
+        self.cand_ready.next = false;
+        self.cand_count.next = self.zero.val();
+        self.cand_acc.next = false;
+        self.cand_accbank.next = false;
+        for b in 0..NB {
+            if self.cand_bank.val().index() == b {
+                self.cand_ready.next = self.bank_full[b].q.val() & (!self.bank_wait[b].q.val() | !self.lock_reuse.val());
+                self.cand_count.next = self.bank_count[b].q.val();
+                self.cand_acc.next = self.bank_acc[b].q.val();
+                self.cand_accbank.next = self.bank_accbank[b].q.val();
+            }
+        }
+        // Countdowns first: a token accepted now restarts its bank's.
+        if self.flush0.q.val() != self.zero.val() {
+            self.flush0.d.next = self.flush0.q.val() - self.one.val();
+        }
+        if self.flush1.q.val() != self.zero.val() {
+            self.flush1.d.next = self.flush1.q.val() - self.one.val();
+        }
+        if self.accept.val() {
+            self.run_first.d.next = false;
             self.run_left.d.next = self.run_left.q.val() - self.one.val();
-            if self.run_left.q.val() == self.one.val() {
-                self.run_busy.d.next = false;
+            if self.run_accbank.q.val() {
+                self.flush1.d.next = self.flush_cycles.val();
+            } else {
+                self.flush0.d.next = self.flush_cycles.val();
             }
         }
-        self.g_swap.next = self.accept_x.val() & self.first.q.val();
-        match self.state.q.val() {
-            ControlState::Fetch => {
-                self.cmd_ready.next = true;
-                if self.cmd_valid.val() {
-                    self.acc_flag.d.next = self.cmd_data.val().get_bits::<1>(4).any();
-                    self.token.d.next = self.zero.val();
-                    if self.opcode.val() == self.op_load_g.val() {
-                        self.left.d.next = self.rows.val();
-                        self.state.d.next = ControlState::LoadG;
-                    }
-                    if self.opcode.val() == self.op_load_h.val() {
-                        self.left.d.next = self.cols.val();
-                        self.state.d.next = ControlState::LoadH;
-                    }
-                    if self.opcode.val() == self.op_load_w.val() {
-                        self.left.d.next = self.beats.val();
-                        self.state.d.next = ControlState::LoadW;
-                    }
-                    if (self.opcode.val() == self.op_run.val()) & (self.count.val() != self.zero.val()) {
-                        self.left.d.next = self.count.val();
-                        self.state.d.next = ControlState::Run;
-                    }
-                    if (self.opcode.val() == self.op_drain.val()) & (self.count.val() != self.zero.val()) {
-                        self.tokens.d.next = self.count.val();
-                        self.state.d.next = ControlState::DrainWait;
-                    }
+        if self.run_last.val() {
+            self.run_active.d.next = false;
+            self.run_bank.d.next = self.run_next.val();
+            for b in 0..NB {
+                if self.run_bank.q.val().index() == b {
+                    self.bank_full[b].d.next = false;
+                    self.bank_hold[b].d.next = self.hold_cycles.val();
                 }
-            }
-            ControlState::LoadG => {
-                // The shadow g may change once the running RUN's first token
-                // has copied it to the active g.
-                self.s_ready.next = !self.first_pending.val();
-                if self.s_valid.val() & !self.first_pending.val() {
-                    self.g_shift.next = true;
-                    self.left.d.next = self.left.q.val() - self.one.val();
-                    if self.left.q.val() == self.one.val() {
-                        self.state.d.next = ControlState::Fetch;
-                    }
-                }
-            }
-            ControlState::LoadH => {
-                self.s_ready.next = true;
-                if self.s_valid.val() {
-                    self.h_shift.next = true;
-                    self.left.d.next = self.left.q.val() - self.one.val();
-                    if self.left.q.val() == self.one.val() {
-                        self.state.d.next = ControlState::Fetch;
-                    }
-                }
-            }
-            ControlState::LoadW => {
-                self.w_ready.next = (self.swap_wait.q.val() == self.zero.val()) & !self.first_pending.val();
-                if self.w_valid.val() & (self.swap_wait.q.val() == self.zero.val()) & !self.first_pending.val() {
-                    self.w_shift.next = true;
-                    self.left.d.next = self.left.q.val() - self.one.val();
-                    if self.left.q.val() == self.one.val() {
-                        self.state.d.next = ControlState::Fetch;
-                    }
-                }
-            }
-            ControlState::Run => {
-                // Hand the RUN to the runner once it is free.
-                if !self.run_busy.q.val() {
-                    self.run_busy.d.next = true;
-                    self.run_left.d.next = self.left.q.val();
-                    self.run_acc.d.next = self.acc_flag.q.val();
-                    self.first.d.next = true;
-                    self.state.d.next = ControlState::Fetch;
-                }
-            }
-            ControlState::DrainWait => {
-                if (self.flush_wait.q.val() == self.zero.val()) & !self.run_busy.q.val() {
-                    self.state.d.next = ControlState::DrainRead;
-                }
-            }
-            ControlState::DrainRead => {
-                self.drain.next = true;
-                self.state.d.next = ControlState::DrainLoad;
-            }
-            ControlState::DrainLoad => {
-                self.drain.next = true;
-                self.row_load.next = true;
-                self.prefetched.d.next = false;
-                self.row_left.d.next = self.cols.val();
-                self.state.d.next = ControlState::DrainPop;
-            }
-            ControlState::DrainPop => {
-                self.drain.next = true;
-                self.pop.next = self.advance.val();
-                // The RAM output holds the next token's sums once the next
-                // address has been presented for a cycle.
-                self.prefetched.d.next = true;
-                if self.advance.val() {
-                    self.row_left.d.next = self.row_left.q.val() - self.one.val();
-                    if self.row_left.q.val() == self.one.val() {
-                        self.token.d.next = self.next_token.val();
-                        self.prefetched.d.next = false;
-                        if self.next_token.val() == self.tokens.q.val() {
-                            self.state.d.next = ControlState::DrainFlush;
-                        } else if self.prefetched.q.val() {
-                            self.row_load.next = true;
-                            self.row_left.d.next = self.cols.val();
-                        } else {
-                            self.state.d.next = ControlState::DrainRead;
-                        }
-                    }
-                }
-            }
-            ControlState::DrainFlush => {
-                self.drain.next = true;
-                if !self.out_busy.val() {
-                    self.state.d.next = ControlState::Fetch;
-                }
-            }
-            _ => {
-                self.state.d.next = ControlState::Fetch;
             }
         }
-        self.issued_valid.d.next = self.accept_x.val();
-        self.issued_first.d.next = self.accept_x.val() & self.first.q.val();
-        self.issued_acc.d.next = self.run_acc.q.val();
+        if (self.run_last.val() | !self.run_active.q.val()) & self.cand_ready.val() {
+            self.run_active.d.next = true;
+            self.run_bank.d.next = self.cand_bank.val();
+            self.run_left.d.next = self.cand_count.val();
+            self.run_first.d.next = true;
+            self.run_acc.d.next = self.cand_acc.val();
+            self.run_accbank.d.next = self.cand_accbank.val();
+        }
+        // Tags of the accepted token, aligned with the lanes it makes.
+        self.tag_valid_r.d.next = self.accept.val() & !self.reset.val();
+        self.tag_first_r.d.next = self.run_first.q.val();
+        self.tag_acc_r.d.next = self.run_acc.q.val();
+        self.tag_accbank_r.d.next = self.run_accbank.q.val();
+        self.tag_sel_r.d.next = self.run_oh.val();
+        self.tag_valid.next = self.tag_valid_r.q.val();
+        self.tag_first.next = self.tag_first_r.q.val();
+        self.tag_acc.next = self.tag_acc_r.q.val();
+        self.tag_accbank.next = self.tag_accbank_r.q.val();
+        self.tag_sel.next = self.tag_sel_r.q.val();
+
+        // ---- Drain reader: starts on a marked bank once its tiles are done
+        // and written, then presents one token per cycle while the row
+        // register takes them (holding the address while it does not).
+        self.busy0.next = false;
+        self.busy1.next = false;
+        for b in 0..NB {
+            if self.bank_full[b].q.val() & !self.bank_wait[b].q.val() & !self.bank_accbank[b].q.val() {
+                self.busy0.next = true;
+            }
+            if self.bank_full[b].q.val() & !self.bank_wait[b].q.val() & self.bank_accbank[b].q.val() {
+                self.busy1.next = true;
+            }
+        }
+        self.dr_start.next = false;
+        self.dr_start_count.next = self.dcount0.q.val();
+        if !self.dr_active.q.val() {
+            if self.dr_bank.q.val() {
+                self.dr_start_count.next = self.dcount1.q.val();
+                self.dr_start.next = self.dp1.q.val()
+                    & (!self.busy1.val() | !self.lock_tiles.val())
+                    & ((self.flush1.q.val() == self.zero.val()) | !self.lock_flush.val());
+            } else {
+                self.dr_start.next = self.dp0.q.val()
+                    & (!self.busy0.val() | !self.lock_tiles.val())
+                    & ((self.flush0.q.val() == self.zero.val()) | !self.lock_flush.val());
+            }
+        }
+        self.consume.next = self.rd_valid.q.val() & self.row_free.val();
+        self.present_next.next = false;
+        self.drain_rd.next = false;
+        self.drain_bank.next = self.dr_bank.q.val();
+        self.drain_addr.next = self.rd_token.q.val().get_bits::<AD>(0);
+        if self.dr_start.val() {
+            // Token 0 is addressed in the start cycle.
+            self.dr_active.d.next = true;
+            self.dr_count.d.next = self.dr_start_count.val();
+            self.drain_rd.next = true;
+            self.drain_addr.next = self.addr_zero.val();
+            self.rd_valid.d.next = true;
+            self.rd_token.d.next = self.zero.val();
+            self.rd_next.d.next = self.one.val();
+        }
+        if self.dr_active.q.val() {
+            self.drain_rd.next = true;
+            if !self.rd_valid.q.val() | self.consume.val() {
+                if self.rd_next.q.val() == self.dr_count.q.val() {
+                    // Every token addressed: the reader is done with this bank.
+                    self.rd_valid.d.next = false;
+                    self.dr_active.d.next = false;
+                    self.dr_bank.d.next = !self.dr_bank.q.val();
+                    self.drain_rd.next = false;
+                } else {
+                    self.drain_addr.next = self.rd_next.q.val().get_bits::<AD>(0);
+                    self.rd_valid.d.next = true;
+                    self.rd_token.d.next = self.rd_next.q.val();
+                    self.rd_next.d.next = self.rd_next.q.val() + self.one.val();
+                }
+            }
+        }
+        // ---- Row register: loads a row when free, pops one beat per advance.
+        self.row_load.next = self.consume.val();
+        self.pop.next = self.pop_l.val();
+        self.pop_beat.next = self.row_beat.q.val();
+        self.pop_bank.next = self.row_bank.q.val();
+        if self.pop_l.val() {
+            self.row_beat.d.next = self.row_beat.q.val() << self.shift_one.val();
+        }
+        if self.pop_last_beat.val() {
+            self.row_valid.d.next = false;
+        }
+        if self.consume.val() {
+            self.row_valid.d.next = true;
+            self.row_beat.d.next = self.beat_first.val();
+            self.row_last.d.next = (self.rd_token.q.val() + self.one.val()) == self.dr_count.q.val();
+            self.row_bank.d.next = self.dr_bank.q.val();
+        }
+        if self.drain_done.val() {
+            if self.drain_done_bank.val() {
+                self.dp1.d.next = false;
+            } else {
+                self.dp0.d.next = false;
+            }
+        }
+
+        // ---- Reset: every unit idle and empty.
+        if self.reset.val() {
+            self.cb_valid.d.next = false;
+            self.ld_valid.d.next = false;
+            self.ld_bank.d.next = self.bank_zero.val();
+            self.acc_sel.d.next = false;
+            self.run_active.d.next = false;
+            self.run_bank.d.next = self.bank_zero.val();
+            self.flush0.d.next = self.zero.val();
+            self.flush1.d.next = self.zero.val();
+            self.dp0.d.next = false;
+            self.dp1.d.next = false;
+            self.dr_bank.d.next = false;
+            self.dr_active.d.next = false;
+            self.rd_valid.d.next = false;
+            self.row_valid.d.next = false;
+            for b in 0..NB {
+                self.bank_full[b].d.next = false;
+                self.bank_wait[b].d.next = false;
+                self.bank_hold[b].d.next = self.zero.val();
+            }
+        }
     }
 }

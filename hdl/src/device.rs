@@ -1,10 +1,10 @@
-//! The rust-hdl simulation of the accelerator as a [`DevicePorts`] device, so
-//! the driver's one stream runner drives it exactly as it will drive Verilator.
+//! The rust-hdl simulation of the accelerator behind the pins contract
+//! [`DevicePorts`], so the driver clocks it exactly as it clocks Verilator.
 //! Uses rust-hdl's direct `simulate()` settle loop (the threaded `Simulation`
 //! is about 1000× slower).
 
 use crate::top::OneBitAccelerator;
-use onebit_driver::DevicePorts;
+use onebit_core::ports::DevicePorts;
 use rust_hdl::prelude::*;
 
 /// Settle iterations allowed per evaluation before the design counts as
@@ -31,6 +31,24 @@ pub fn bits_from_words<const N: usize>(words: &[u32]) -> Bits<N> {
     }
 }
 
+/// Little-endian u32 words of a `Bits<N>`.
+pub fn words_from_bits<const N: usize>(b: Bits<N>) -> Vec<u32> {
+    let mut w = vec![0u32; N.div_ceil(32)];
+    if N <= 64 {
+        let v = b.to_u64();
+        for (i, x) in w.iter_mut().enumerate() {
+            *x = (v >> (32 * i)) as u32;
+        }
+    } else {
+        for i in 0..N {
+            if b.get_bit(i) {
+                w[i / 32] |= 1 << (i % 32);
+            }
+        }
+    }
+    w
+}
+
 /// Propagate combinational logic until it settles; a design that keeps
 /// changing (a combinational loop) is a bug, so this panics.
 pub(crate) fn settle<B: Block>(uut: &mut B) {
@@ -55,8 +73,17 @@ impl<
         const AD: usize,
         const RL: usize,
         const CP: usize,
-    > DevicePorts for OneBitAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP>
+        const NB: usize,
+        const B: usize,
+        const OW: usize,
+        const NOB: usize,
+        const S: usize,
+        const OB: usize,
+    > DevicePorts for OneBitAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB>
 {
+    fn set_reset(&mut self, reset: bool) {
+        self.reset.next = reset;
+    }
     fn set_cmd(&mut self, valid: bool, data: u32) {
         self.cmd_valid.next = valid;
         self.cmd_data.next = (data as u64).into();
@@ -65,9 +92,9 @@ impl<
         self.w_valid.next = valid;
         self.w_data.next = bits_from_words::<WB>(data);
     }
-    fn set_scale(&mut self, valid: bool, data: u16) {
+    fn set_scale(&mut self, valid: bool, data: &[u32]) {
         self.s_valid.next = valid;
-        self.s_data.next = (data as u64).into();
+        self.s_data.next = bits_from_words::<S>(data);
     }
     fn set_activation(&mut self, valid: bool, data: &[u32]) {
         self.x_valid.next = valid;
@@ -94,8 +121,8 @@ impl<
     fn out_valid(&self) -> bool {
         self.o_valid.val()
     }
-    fn out_data(&self) -> u64 {
-        self.o_data.val().to_u64()
+    fn out_data(&self) -> Vec<u32> {
+        words_from_bits(self.o_data.val())
     }
     fn tick(&mut self) {
         self.clock.next = Clock { clk: true };

@@ -9,33 +9,31 @@
 //! |-----------|-----|-------|---------|
 //! | `clock`   | in  | 1     | the one clock |
 //! | `x_in`    | in  | A     | this row's activation of the token being accepted |
-//! | `g_in`    | in  | G     | scale-chain input (the next row's `g_out`, or the scale stream for the last row) |
-//! | `g_shift` | in  | 1     | load `g_in` into this row's shadow g_q register (LOAD_G beat) |
-//! | `g_swap`  | in  | 1     | `x_in` is a RUN's first token: use the shadow g_q from it on |
-//! | `g_out`   | out | G     | this row's shadow g_q register (feeds the previous row's `g_in`) |
+//! | `g_in`    | in  | G     | this row's g_q from a TILE's scale beat |
+//! | `g_wr`    | in  | NB    | write `g_in` into the g banks whose bit is set |
+//! | `sel`     | in  | NB    | one-hot: the bank of the token presented on `x_in` |
 //! | `lane_out`| out | L     | registered lane: valid the cycle after `x_in` was presented |
 //!
-//! g_q is double-buffered like the weights: LOAD_G fills the shadow register
-//! while a RUN may still be using the active one.
+//! g_q is banked like the weights (one register per weight bank): a TILE's
+//! scale beat fills the bank its weights go to, while tokens of earlier tiles
+//! still use theirs.
 //!
-//! Const generics: `A` = act_bits, `G` = g_bits, `L` = lane_bits; the lane shift
-//! comes from the `ArrayConfig` at construction.
+//! Const generics: `A` = act_bits, `G` = g_bits, `L` = lane_bits, `NB` =
+//! weight_banks; the lane shift comes from the `ArrayConfig` at construction.
 
 use crate::util::{high_mask, twos, twos_flipped, Mul16};
 use onebit_core::ArrayConfig;
 use rust_hdl::prelude::*;
 
 #[derive(Clone, Debug, LogicBlock)]
-pub struct GScaler<const A: usize, const G: usize, const L: usize> {
+pub struct GScaler<const A: usize, const G: usize, const L: usize, const NB: usize> {
     pub clock: Signal<In, Clock>,
     pub x_in: Signal<In, Bits<A>>,
     pub g_in: Signal<In, Bits<G>>,
-    pub g_shift: Signal<In, Bit>,
-    pub g_swap: Signal<In, Bit>,
-    pub g_out: Signal<Out, Bits<G>>,
+    pub g_wr: Signal<In, Bits<NB>>,
+    pub sel: Signal<In, Bits<NB>>,
     pub lane_out: Signal<Out, Bits<L>>,
-    g_reg: DFF<Bits<G>>,
-    g_active: DFF<Bits<G>>,
+    g_banks: Vec<DFF<Bits<G>>>,
     g_used: Signal<Local, Bits<G>>,
     lane_reg: DFF<Bits<L>>,
     mul: Mul16,
@@ -63,11 +61,11 @@ pub struct GScaler<const A: usize, const G: usize, const L: usize> {
     lane_min: Constant<Bits<L>>,
 }
 
-impl<const A: usize, const G: usize, const L: usize> GScaler<A, G, L> {
+impl<const A: usize, const G: usize, const L: usize, const NB: usize> GScaler<A, G, L, NB> {
     pub fn new(cfg: &ArrayConfig) -> Self {
         assert_eq!(
-            (A, G, L),
-            (cfg.act_bits as usize, cfg.g_bits as usize, cfg.lane_bits as usize)
+            (A, G, L, NB),
+            (cfg.act_bits as usize, cfg.g_bits as usize, cfg.lane_bits as usize, cfg.weight_banks)
         );
         let s = cfg.lane_shift() as i64;
         let m = ArrayConfig::sym_max(cfg.lane_bits);
@@ -75,12 +73,10 @@ impl<const A: usize, const G: usize, const L: usize> GScaler<A, G, L> {
             clock: Default::default(),
             x_in: Default::default(),
             g_in: Default::default(),
-            g_shift: Default::default(),
-            g_swap: Default::default(),
-            g_out: Default::default(),
+            g_wr: Default::default(),
+            sel: Default::default(),
             lane_out: Default::default(),
-            g_reg: Default::default(),
-            g_active: Default::default(),
+            g_banks: (0..NB).map(|_| DFF::default()).collect(),
             g_used: Default::default(),
             lane_reg: Default::default(),
             mul: Default::default(),
@@ -109,19 +105,21 @@ impl<const A: usize, const G: usize, const L: usize> GScaler<A, G, L> {
     }
 }
 
-impl<const A: usize, const G: usize, const L: usize> Logic for GScaler<A, G, L> {
+impl<const A: usize, const G: usize, const L: usize, const NB: usize> Logic for GScaler<A, G, L, NB> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, g_reg, g_active, lane_reg);
-        if self.g_shift.val() {
-            self.g_reg.d.next = self.g_in.val();
-        }
-        self.g_out.next = self.g_reg.q.val();
+        dff_setup!(self, clock, lane_reg);
         self.lane_out.next = self.lane_reg.q.val();
-        self.g_used.next = self.g_active.q.val();
-        if self.g_swap.val() {
-            self.g_used.next = self.g_reg.q.val();
-            self.g_active.d.next = self.g_reg.q.val();
+        self.g_used.next = self.g_banks[0].q.val();
+        for b in 0..NB {
+            self.g_banks[b].clock.next = self.clock.val();
+            self.g_banks[b].d.next = self.g_banks[b].q.val();
+            if self.g_wr.val().get_bit(b) {
+                self.g_banks[b].d.next = self.g_in.val();
+            }
+            if self.sel.val().get_bit(b) {
+                self.g_used.next = self.g_banks[b].q.val();
+            }
         }
         // Sign-extend both operands to 16 bits, then multiply magnitudes.
         self.x_neg.next = self.x_in.val() >= self.x_half.val();

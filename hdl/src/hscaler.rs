@@ -14,6 +14,7 @@
 //! | port        | dir | width | meaning |
 //! |-------------|-----|-------|---------|
 //! | `clock`     | in  | 1     | the one clock |
+//! | `reset`     | in  | 1     | drop the words in flight |
 //! | `enable`    | in  | 1     | advance the pipeline (the output word is free or being taken) |
 //! | `valid_in`  | in  | 1     | `acc_in`/`h_in` carry a word to scale (sampled when `enable`) |
 //! | `acc_in`    | in  | ACC   | accumulator value |
@@ -29,6 +30,7 @@ use rust_hdl::prelude::*;
 #[derive(Clone, Debug, LogicBlock)]
 pub struct HScaler<const ACC: usize, const H: usize, const O: usize> {
     pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
     pub enable: Signal<In, Bit>,
     pub valid_in: Signal<In, Bit>,
     pub acc_in: Signal<In, Bits<ACC>>,
@@ -85,6 +87,7 @@ impl<const ACC: usize, const H: usize, const O: usize> HScaler<ACC, H, O> {
         let m = ArrayConfig::sym_max(cfg.out_bits);
         Self {
             clock: Default::default(),
+            reset: Default::default(),
             enable: Default::default(),
             valid_in: Default::default(),
             acc_in: Default::default(),
@@ -181,6 +184,10 @@ impl<const ACC: usize, const H: usize, const O: usize> Logic for HScaler<ACC, H,
             if self.rounded_flipped.val() < self.below_min.val() {
                 self.s2_word.d.next = self.out_min.val();
             }
+        }
+        if self.reset.val() {
+            self.s1_valid.d.next = false;
+            self.s2_valid.d.next = false;
         }
     }
 }

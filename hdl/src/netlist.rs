@@ -68,6 +68,37 @@ impl Netlist {
 }
 
 impl Netlist {
+    /// `if (a & b[bit]) begin ... end` around the statements `body` adds.
+    pub fn when_and_bit(&mut self, a: &str, b: &str, bit: usize, body: impl FnOnce(&mut Netlist)) {
+        use rust_hdl::core::ast::VerilogOp;
+        let test = VerilogExpression::Binary(
+            Box::new(sig(a)),
+            VerilogOp::BitAnd,
+            Box::new(VerilogExpression::Slice(Box::new(sig(b)), 1, Box::new(lit(bit)))),
+        );
+        let mut inner = Netlist::default();
+        body(&mut inner);
+        self.0
+            .push(VerilogStatement::If(rust_hdl::core::ast::VerilogConditional {
+                test,
+                then: inner.0,
+                otherwise: rust_hdl::core::ast::VerilogBlockOrConditional::None,
+            }));
+    }
+
+    /// `if (bus[bit]) begin ... end` around the statements `body` adds.
+    pub fn when_bit(&mut self, bus: &str, bit: usize, body: impl FnOnce(&mut Netlist)) {
+        let test = VerilogExpression::Slice(Box::new(sig(bus)), 1, Box::new(lit(bit)));
+        let mut inner = Netlist::default();
+        body(&mut inner);
+        self.0
+            .push(VerilogStatement::If(rust_hdl::core::ast::VerilogConditional {
+                test,
+                then: inner.0,
+                otherwise: rust_hdl::core::ast::VerilogBlockOrConditional::None,
+            }));
+    }
+
     /// `if (cond) begin ... end` around the statements `body` adds.
     pub fn when(&mut self, cond: &str, body: impl FnOnce(&mut Netlist)) {
         let mut inner = Netlist::default();

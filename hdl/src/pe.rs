@@ -1,21 +1,19 @@
 //! `SignAccumulatePe`: one processing element of the weight-stationary array.
-//! It holds one sign bit (plus a shadow bit, so the next tile's weights load
-//! while the current tile computes), passes the activation east, and adds or
-//! subtracts it into the partial sum flowing south with one adder.
+//! It holds one sign bit per weight bank (NB banks, so the loader can fill a
+//! bank while tokens of earlier tiles still pass through the others) and adds
+//! or subtracts its row's lane into the partial sum flowing south with one
+//! adder. The token's bank arrives one-hot with the lane.
 //!
 //! Ports (values two's complement, one clock):
-//! | port           | dir | width | meaning |
-//! |----------------|-----|-------|---------|
-//! | `clock`        | in  | 1     | the one clock |
-//! | `act_in`       | in  | L     | lane from the west neighbour (or the skew line) |
-//! | `swap_in`      | in  | 1     | travels with `act_in`: this token is the first of a RUN, use and keep the shadow bit |
-//! | `act_out`      | out | L     | `act_in` registered, to the east neighbour |
-//! | `swap_out`     | out | 1     | `swap_in` registered, to the east neighbour |
-//! | `psum_in`      | in  | P     | partial sum from the north neighbour (0 in row 0) |
-//! | `psum_out`     | out | P     | registered `psum_in ± act_in` (− when the sign bit is 1), to the south |
-//! | `shadow_in`    | in  | 1     | weight-load chain input |
-//! | `shadow_shift` | in  | 1     | load `shadow_in` into the shadow bit (one weight beat) |
-//! | `shadow_out`   | out | 1     | the shadow bit, to the next element of the load chain |
+//! | port       | dir | width | meaning |
+//! |------------|-----|-------|---------|
+//! | `clock`    | in  | 1     | the one clock |
+//! | `lane_in`  | in  | L     | the row's lane (broadcast to every PE of the row) |
+//! | `sel_in`   | in  | NB    | one-hot: the weight bank of the token carried by `lane_in` |
+//! | `psum_in`  | in  | P     | partial sum from the north neighbour (0 in row 0) |
+//! | `psum_out` | out | P     | registered `psum_in ± lane_in` (− when the selected bank's bit is 1), to the south |
+//! | `wr_en`    | in  | NB    | write `wr_bit` into the banks whose bit is set (a weight beat) |
+//! | `wr_bit`   | in  | 1     | this PE's bit of the weight beat being written |
 //!
 //! `L` = lane_bits, `P` = psum_bits = L + ceil(log2 R): the sum of R symmetric
 //! L-bit lanes fits exactly, so no element needs a wider adder.
@@ -24,24 +22,18 @@ use crate::util::{high_mask, twos};
 use rust_hdl::prelude::*;
 
 #[derive(Clone, Debug, LogicBlock)]
-pub struct SignAccumulatePe<const L: usize, const P: usize> {
+pub struct SignAccumulatePe<const L: usize, const P: usize, const NB: usize> {
     pub clock: Signal<In, Clock>,
-    pub act_in: Signal<In, Bits<L>>,
-    pub swap_in: Signal<In, Bit>,
-    pub act_out: Signal<Out, Bits<L>>,
-    pub swap_out: Signal<Out, Bit>,
+    pub lane_in: Signal<In, Bits<L>>,
+    pub sel_in: Signal<In, Bits<NB>>,
     pub psum_in: Signal<In, Bits<P>>,
     pub psum_out: Signal<Out, Bits<P>>,
-    pub shadow_in: Signal<In, Bit>,
-    pub shadow_shift: Signal<In, Bit>,
-    pub shadow_out: Signal<Out, Bit>,
-    act: DFF<Bits<L>>,
-    swap: DFF<Bit>,
+    pub wr_en: Signal<In, Bits<NB>>,
+    pub wr_bit: Signal<In, Bit>,
+    banks: DFF<Bits<NB>>,
     psum: DFF<Bits<P>>,
-    shadow: DFF<Bit>,
-    active: DFF<Bit>,
     subtract: Signal<Local, Bit>,
-    act_ext: Signal<Local, Bits<P>>,
+    lane_ext: Signal<Local, Bits<P>>,
     addend: Signal<Local, Bits<P>>,
     carry: Signal<Local, Bits<P>>,
     zero: Constant<Bits<P>>,
@@ -50,27 +42,21 @@ pub struct SignAccumulatePe<const L: usize, const P: usize> {
     ext_mask: Constant<Bits<P>>,
 }
 
-impl<const L: usize, const P: usize> Default for SignAccumulatePe<L, P> {
+impl<const L: usize, const P: usize, const NB: usize> Default for SignAccumulatePe<L, P, NB> {
     fn default() -> Self {
         assert!(P >= L && P <= 32, "psum width {P} must be in lane width {L}..=32");
         Self {
             clock: Default::default(),
-            act_in: Default::default(),
-            swap_in: Default::default(),
-            act_out: Default::default(),
-            swap_out: Default::default(),
+            lane_in: Default::default(),
+            sel_in: Default::default(),
             psum_in: Default::default(),
             psum_out: Default::default(),
-            shadow_in: Default::default(),
-            shadow_shift: Default::default(),
-            shadow_out: Default::default(),
-            act: Default::default(),
-            swap: Default::default(),
+            wr_en: Default::default(),
+            wr_bit: Default::default(),
+            banks: Default::default(),
             psum: Default::default(),
-            shadow: Default::default(),
-            active: Default::default(),
             subtract: Default::default(),
-            act_ext: Default::default(),
+            lane_ext: Default::default(),
             addend: Default::default(),
             carry: Default::default(),
             zero: Constant::new(twos::<P>(0)),
@@ -81,35 +67,26 @@ impl<const L: usize, const P: usize> Default for SignAccumulatePe<L, P> {
     }
 }
 
-impl<const L: usize, const P: usize> Logic for SignAccumulatePe<L, P> {
+impl<const L: usize, const P: usize, const NB: usize> Logic for SignAccumulatePe<L, P, NB> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, act, swap, psum, shadow, active);
-        self.act.d.next = self.act_in.val();
-        self.swap.d.next = self.swap_in.val();
-        self.act_out.next = self.act.q.val();
-        self.swap_out.next = self.swap.q.val();
+        dff_setup!(self, clock, banks, psum);
         self.psum_out.next = self.psum.q.val();
-        self.shadow_out.next = self.shadow.q.val();
-        if self.shadow_shift.val() {
-            self.shadow.d.next = self.shadow_in.val();
+        // A weight beat overwrites this PE's bit in the banks being loaded.
+        self.banks.d.next = self.banks.q.val() & !self.wr_en.val();
+        if self.wr_bit.val() {
+            self.banks.d.next = (self.banks.q.val() & !self.wr_en.val()) | self.wr_en.val();
         }
-        // The first token of a RUN already uses the new sign: the swap travels
-        // with it, so tokens of the previous RUN still in flight keep theirs.
-        self.subtract.next = self.active.q.val();
-        if self.swap_in.val() {
-            self.subtract.next = self.shadow.q.val();
-            self.active.d.next = self.shadow.q.val();
-        }
-        self.act_ext.next = bit_cast::<P, L>(self.act_in.val());
-        if self.act_in.val() >= self.lane_half.val() {
-            self.act_ext.next = bit_cast::<P, L>(self.act_in.val()) | self.ext_mask.val();
+        self.subtract.next = (self.banks.q.val() & self.sel_in.val()).any();
+        self.lane_ext.next = bit_cast::<P, L>(self.lane_in.val());
+        if self.lane_in.val() >= self.lane_half.val() {
+            self.lane_ext.next = bit_cast::<P, L>(self.lane_in.val()) | self.ext_mask.val();
         }
         // One adder: psum − a = psum + !a + 1, the +1 as the carry in.
-        self.addend.next = self.act_ext.val();
+        self.addend.next = self.lane_ext.val();
         self.carry.next = self.zero.val();
         if self.subtract.val() {
-            self.addend.next = !self.act_ext.val();
+            self.addend.next = !self.lane_ext.val();
             self.carry.next = self.one.val();
         }
         self.psum.d.next = self.psum_in.val() + self.addend.val() + self.carry.val();

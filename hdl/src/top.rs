@@ -5,26 +5,27 @@
 //! both are high; readies depend only on state, never on the valids):
 //! | port        | dir | width            | meaning |
 //! |-------------|-----|------------------|---------|
-//! | `clock`     | in  | 1                | the one clock; registers power up to 0 (no reset port) |
+//! | `clock`     | in  | 1                | the one clock; registers power up to 0 |
+//! | `reset`     | in  | 1                | synchronous: while high, every unit returns to idle and empty (weights and accumulator words are kept but never read before they are written again) |
 //! | `cmd_data`  | in  | 32               | command: [3:0] opcode, [4] ACC, [31:16] count |
 //! | `cmd_valid`, `cmd_ready` | in, out | 1 | command stream |
 //! | `w_data`    | in  | weight_beat_bits | weight beat, stream bits LSB first |
 //! | `w_valid`, `w_ready` | in, out | 1   | weight stream |
-//! | `s_data`    | in  | 16               | g_q or h_q, two's complement in the low g_bits / h_bits |
+//! | `s_data`    | in  | scale_beat_bits  | a TILE's g (row r in [r·G, (r+1)·G)) or a DRAIN's h (column c in [c·H, (c+1)·H)) |
 //! | `s_valid`, `s_ready` | in, out | 1   | scale stream |
 //! | `x_data`    | in  | rows·act_bits    | one token: row r's x_q in bits [r·A, (r+1)·A) |
 //! | `x_valid`, `x_ready` | in, out | 1   | activation stream |
-//! | `o_data`    | out | out_bits         | one output word (two's complement) |
+//! | `o_data`    | out | out_beat_bits    | out_words_per_beat output words, word j in [j·O, (j+1)·O) |
 //! | `o_valid`, `o_ready` | out, in | 1   | output stream |
 //!
 //! Children: `ctl` ([`Controller`]), `gscalers` (R × [`GScaler`]), `array`
 //! ([`SystolicArray`]), `accs` (C × [`OutputAccumulator`]), `row` (C registers:
-//! the drained token's sums), `h` (C registers: h_q, a chain for LOAD_H and a
-//! ring while draining), `hscaler` ([`HScaler`]).
+//! the drained token's sums), `h0`/`h1` (C registers each: the h banks of the
+//! two accumulator banks), `hscalers` (out_words_per_beat × [`HScaler`]).
 
 use crate::accumulator::OutputAccumulator;
 use crate::array::SystolicArray;
-use crate::controller::Controller;
+use crate::controller::{Controller, Interlocks};
 use crate::gscaler::GScaler;
 use crate::hscaler::HScaler;
 use crate::netlist::{parity, Netlist};
@@ -42,6 +43,10 @@ pub enum BuildError {
     Mismatch { consts: String, cfg: String },
 }
 
+/// The const widths of one configuration, in this order: R, C, A, G, L, P,
+/// ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB.
+pub const WIDTHS: usize = 20;
+
 #[derive(LogicBlock)]
 pub struct OneBitAccelerator<
     const R: usize,
@@ -58,133 +63,40 @@ pub struct OneBitAccelerator<
     const AD: usize,
     const RL: usize,
     const CP: usize,
+    const NB: usize,
+    const B: usize,
+    const OW: usize,
+    const NOB: usize,
+    const S: usize,
+    const OB: usize,
 > {
     pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
     pub cmd_data: Signal<In, Bits<32>>,
     pub cmd_valid: Signal<In, Bit>,
     pub cmd_ready: Signal<Out, Bit>,
     pub w_data: Signal<In, Bits<WB>>,
     pub w_valid: Signal<In, Bit>,
     pub w_ready: Signal<Out, Bit>,
-    pub s_data: Signal<In, Bits<16>>,
+    pub s_data: Signal<In, Bits<S>>,
     pub s_valid: Signal<In, Bit>,
     pub s_ready: Signal<Out, Bit>,
     pub x_data: Signal<In, Bits<X>>,
     pub x_valid: Signal<In, Bit>,
     pub x_ready: Signal<Out, Bit>,
-    pub o_data: Signal<Out, Bits<O>>,
+    pub o_data: Signal<Out, Bits<OB>>,
     pub o_valid: Signal<Out, Bit>,
     pub o_ready: Signal<In, Bit>,
-    ctl: Controller<AD>,
-    gscalers: Vec<GScaler<A, G, L>>,
-    array: SystolicArray<R, C, L, P, WB, RL, CP>,
+    ctl: Controller<AD, NB, B, NOB>,
+    gscalers: Vec<GScaler<A, G, L, NB>>,
+    array: SystolicArray<R, C, L, P, WB, NB, B, RL, CP>,
     accs: Vec<OutputAccumulator<P, ACC, AD>>,
     row: Vec<DFF<Bits<ACC>>>,
-    h: Vec<DFF<Bits<H>>>,
-    hscaler: HScaler<ACC, H, O>,
+    h0: Vec<DFF<Bits<H>>>,
+    h1: Vec<DFF<Bits<H>>>,
+    hscalers: Vec<HScaler<ACC, H, O>>,
     lanes: Signal<Local, Bits<RL>>,
     unused_inputs: Signal<Local, Bit>,
-}
-
-impl<
-        const R: usize,
-        const C: usize,
-        const A: usize,
-        const G: usize,
-        const L: usize,
-        const P: usize,
-        const ACC: usize,
-        const H: usize,
-        const O: usize,
-        const WB: usize,
-        const X: usize,
-        const AD: usize,
-        const RL: usize,
-        const CP: usize,
-    > OneBitAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP>
-{
-    /// The const widths this type was instantiated with, in the order of
-    /// `ArrayConfig`'s fields and methods.
-    pub fn widths() -> [usize; 14] {
-        [R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP]
-    }
-
-    /// The widths `cfg` calls for (see [`OneBitAccelerator::widths`]).
-    pub fn widths_of(cfg: &ArrayConfig) -> [usize; 14] {
-        [
-            cfg.rows,
-            cfg.cols,
-            cfg.act_bits as usize,
-            cfg.g_bits as usize,
-            cfg.lane_bits as usize,
-            cfg.psum_bits() as usize,
-            cfg.acc_bits() as usize,
-            cfg.h_bits as usize,
-            cfg.out_bits as usize,
-            cfg.weight_beat_bits as usize,
-            cfg.rows * cfg.act_bits as usize,
-            acc_address_bits(cfg),
-            cfg.rows * cfg.lane_bits as usize,
-            cfg.cols * cfg.psum_bits() as usize,
-        ]
-    }
-
-    /// Build the accelerator for `cfg`, which must be the configuration the
-    /// const widths were derived from (the `accelerator_for!` macro does that).
-    pub fn new(cfg: &ArrayConfig) -> Result<Self, BuildError> {
-        let cfg = cfg.validate()?;
-        if Self::widths() != Self::widths_of(&cfg) {
-            return Err(BuildError::Mismatch {
-                consts: format!("{:?}", Self::widths()),
-                cfg: cfg.to_string(),
-            });
-        }
-        if cfg.acc_bits() > 32 {
-            return Err(BuildError::Unsupported {
-                what: "acc_bits <= 32 (the h product uses two 16×16 multipliers)".into(),
-                got: format!("acc_bits = {}", cfg.acc_bits()),
-            });
-        }
-        if cfg.act_bits + cfg.g_bits > 32 {
-            return Err(BuildError::Unsupported {
-                what: "act_bits + g_bits <= 32".into(),
-                got: format!("{} + {}", cfg.act_bits, cfg.g_bits),
-            });
-        }
-        if cfg.acc_depth > 1 << 15 || cfg.beats_per_tile() > u16::MAX as usize || cfg.rows + cfg.cols > 1 << 15 {
-            return Err(BuildError::Unsupported {
-                what: "16-bit counters".into(),
-                got: cfg.to_string(),
-            });
-        }
-        Ok(Self {
-            clock: Default::default(),
-            cmd_data: Default::default(),
-            cmd_valid: Default::default(),
-            cmd_ready: Default::default(),
-            w_data: Default::default(),
-            w_valid: Default::default(),
-            w_ready: Default::default(),
-            s_data: Default::default(),
-            s_valid: Default::default(),
-            s_ready: Default::default(),
-            x_data: Default::default(),
-            x_valid: Default::default(),
-            x_ready: Default::default(),
-            o_data: Default::default(),
-            o_valid: Default::default(),
-            o_ready: Default::default(),
-            ctl: Controller::new(&cfg),
-            gscalers: (0..R).map(|_| GScaler::new(&cfg)).collect(),
-            array: SystolicArray::new(),
-            accs: (0..C).map(|_| OutputAccumulator::default()).collect(),
-            row: (0..C).map(|_| DFF::default()).collect(),
-            h: (0..C).map(|_| DFF::default()).collect(),
-            hscaler: HScaler::new(&cfg),
-            lanes: Default::default(),
-            unused_inputs: Default::default(),
-        })
-    }
 }
 
 /// Address bits of an accumulator RAM: ceil(log2 acc_depth), at least 1.
@@ -212,119 +124,238 @@ impl<
         const AD: usize,
         const RL: usize,
         const CP: usize,
-    > Logic for OneBitAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP>
+        const NB: usize,
+        const B: usize,
+        const OW: usize,
+        const NOB: usize,
+        const S: usize,
+        const OB: usize,
+    > OneBitAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB>
+{
+    /// The const widths this type was instantiated with (see [`WIDTHS`]).
+    pub fn widths() -> [usize; WIDTHS] {
+        [R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB]
+    }
+
+    /// The widths `cfg` calls for (see [`WIDTHS`]).
+    pub fn widths_of(cfg: &ArrayConfig) -> [usize; WIDTHS] {
+        [
+            cfg.rows,
+            cfg.cols,
+            cfg.act_bits as usize,
+            cfg.g_bits as usize,
+            cfg.lane_bits as usize,
+            cfg.psum_bits() as usize,
+            cfg.acc_bits() as usize,
+            cfg.h_bits as usize,
+            cfg.out_bits as usize,
+            cfg.weight_beat_bits as usize,
+            cfg.activation_beat_bits(),
+            acc_address_bits(cfg),
+            cfg.rows * cfg.lane_bits as usize,
+            cfg.cols * cfg.psum_bits() as usize,
+            cfg.weight_banks,
+            cfg.beats_per_tile(),
+            cfg.out_words_per_beat,
+            cfg.out_beats_per_token(),
+            cfg.scale_beat_bits(),
+            cfg.out_beat_bits(),
+        ]
+    }
+
+    /// Build the accelerator for `cfg`, which must be the configuration the
+    /// const widths were derived from (the `accelerator_for!` macro does that).
+    pub fn new(cfg: &ArrayConfig) -> Result<Self, BuildError> {
+        Self::with_interlocks(cfg, Interlocks::default())
+    }
+
+    /// [`OneBitAccelerator::new`] with some interlocks switched off: only the
+    /// tests that show each interlock is needed do this.
+    pub fn with_interlocks(cfg: &ArrayConfig, locks: Interlocks) -> Result<Self, BuildError> {
+        let cfg = cfg.validate()?;
+        if Self::widths() != Self::widths_of(&cfg) {
+            return Err(BuildError::Mismatch {
+                consts: format!("{:?}", Self::widths()),
+                cfg: cfg.to_string(),
+            });
+        }
+        if cfg.acc_bits() > 32 {
+            return Err(BuildError::Unsupported {
+                what: "acc_bits <= 32 (the h product uses two 16×16 multipliers)".into(),
+                got: format!("acc_bits = {}", cfg.acc_bits()),
+            });
+        }
+        if cfg.act_bits + cfg.g_bits > 32 {
+            return Err(BuildError::Unsupported {
+                what: "act_bits + g_bits <= 32".into(),
+                got: format!("{} + {}", cfg.act_bits, cfg.g_bits),
+            });
+        }
+        if cfg.acc_depth > 1 << 15 || cfg.beats_per_tile() > u16::MAX as usize || cfg.rows + 3 > 1 << 15 {
+            return Err(BuildError::Unsupported {
+                what: "16-bit counters".into(),
+                got: cfg.to_string(),
+            });
+        }
+        Ok(Self {
+            clock: Default::default(),
+            reset: Default::default(),
+            cmd_data: Default::default(),
+            cmd_valid: Default::default(),
+            cmd_ready: Default::default(),
+            w_data: Default::default(),
+            w_valid: Default::default(),
+            w_ready: Default::default(),
+            s_data: Default::default(),
+            s_valid: Default::default(),
+            s_ready: Default::default(),
+            x_data: Default::default(),
+            x_valid: Default::default(),
+            x_ready: Default::default(),
+            o_data: Default::default(),
+            o_valid: Default::default(),
+            o_ready: Default::default(),
+            ctl: Controller::new(&cfg, locks),
+            gscalers: (0..R).map(|_| GScaler::new(&cfg)).collect(),
+            array: SystolicArray::new(),
+            accs: (0..C).map(|_| OutputAccumulator::new(locks.forward)).collect(),
+            row: (0..C).map(|_| DFF::default()).collect(),
+            h0: (0..C).map(|_| DFF::default()).collect(),
+            h1: (0..C).map(|_| DFF::default()).collect(),
+            hscalers: (0..OW).map(|_| HScaler::new(&cfg)).collect(),
+            lanes: Default::default(),
+            unused_inputs: Default::default(),
+        })
+    }
+}
+
+impl<
+        const R: usize,
+        const C: usize,
+        const A: usize,
+        const G: usize,
+        const L: usize,
+        const P: usize,
+        const ACC: usize,
+        const H: usize,
+        const O: usize,
+        const WB: usize,
+        const X: usize,
+        const AD: usize,
+        const RL: usize,
+        const CP: usize,
+        const NB: usize,
+        const B: usize,
+        const OW: usize,
+        const NOB: usize,
+        const S: usize,
+        const OB: usize,
+    > Logic for OneBitAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB>
 {
     fn update(&mut self) {
         let clock = self.clock.val();
+        let reset = self.reset.val();
         let ctl = &mut self.ctl;
         ctl.clock.next = clock;
+        ctl.reset.next = reset;
         ctl.cmd_data.next = self.cmd_data.val();
         ctl.cmd_valid.next = self.cmd_valid.val();
         ctl.s_valid.next = self.s_valid.val();
         ctl.w_valid.next = self.w_valid.val();
         ctl.x_valid.next = self.x_valid.val();
         ctl.o_ready.next = self.o_ready.val();
-        ctl.o_valid.next = self.hscaler.valid_out.val();
-        ctl.out_busy.next = self.hscaler.busy.val();
+        ctl.o_valid.next = self.hscalers[0].valid_out.val();
         self.cmd_ready.next = ctl.cmd_ready.val();
         self.s_ready.next = ctl.s_ready.val();
         self.w_ready.next = ctl.w_ready.val();
         self.x_ready.next = ctl.x_ready.val();
-        let g_swap = ctl.g_swap.val();
-        let (g_shift, h_shift, pop, row_load) =
-            (ctl.g_shift.val(), ctl.h_shift.val(), ctl.pop.val(), ctl.row_load.val());
+        let (g_wr, h_wr, run_sel) = (ctl.g_wr.val(), ctl.h_wr.val(), ctl.run_sel.val());
+        let (pop, row_load, pop_beat, pop_bank) = (ctl.pop.val(), ctl.row_load.val(), ctl.pop_beat.val(), ctl.pop_bank.val());
         let scale = self.s_data.val();
-        // West: g scalers (a shift chain for LOAD_G) and the lanes they feed.
+        // West: g scalers and the lanes they feed.
         let x = self.x_data.val();
         let mut lanes = Bits::<RL>::default();
         for r in 0..R {
-            self.gscalers[r].clock.next = clock;
-            self.gscalers[r].x_in.next = x.get_bits::<A>(r * A);
-            self.gscalers[r].g_shift.next = g_shift;
-            self.gscalers[r].g_swap.next = g_swap;
-            self.gscalers[r].g_in.next = if r + 1 < R {
-                self.gscalers[r + 1].g_out.val()
-            } else {
-                scale.get_bits::<G>(0)
-            };
-            lanes.set_bits::<L>(r * L, self.gscalers[r].lane_out.val());
+            let g = &mut self.gscalers[r];
+            g.clock.next = clock;
+            g.x_in.next = x.get_bits::<A>(r * A);
+            g.g_in.next = scale.get_bits::<G>(r * G);
+            g.g_wr.next = g_wr;
+            g.sel.next = run_sel;
+            lanes.set_bits::<L>(r * L, g.lane_out.val());
         }
         self.lanes.next = lanes;
         let array = &mut self.array;
         array.clock.next = clock;
+        array.reset.next = reset;
         array.west_lanes.next = lanes;
-        array.west_valid.next = self.ctl.token_valid.val();
-        array.west_first.next = self.ctl.token_first.val();
-        array.west_acc.next = self.ctl.token_acc.val();
-        array.shadow_beat.next = self.w_data.val();
-        array.shadow_shift.next = self.ctl.w_shift.val();
-        // South: one accumulator per column, then the row buffer and h ring.
+        array.west_sel.next = self.ctl.tag_sel.val();
+        array.west_valid.next = self.ctl.tag_valid.val();
+        array.west_first.next = self.ctl.tag_first.val();
+        array.west_acc.next = self.ctl.tag_acc.val();
+        array.west_accbank.next = self.ctl.tag_accbank.val();
+        array.w_fire.next = self.ctl.w_fire.val();
+        array.w_group.next = self.ctl.w_group.val();
+        array.w_bank.next = self.ctl.w_bank.val();
+        array.w_data.next = self.w_data.val();
+        // South: one accumulator per column, the row register and the h banks.
         let psums = array.south_psums.val();
-        let (valid, first, acc) = (array.south_valid.val(), array.south_first.val(), array.south_acc.val());
+        let (valid, first, acc, accbank) = (
+            array.south_valid.val(),
+            array.south_first.val(),
+            array.south_acc.val(),
+            array.south_accbank.val(),
+        );
         for c in 0..C {
             let a = &mut self.accs[c];
             a.clock.next = clock;
+            a.reset.next = reset;
             a.psum_in.next = psums.get_bits::<P>(c * P);
-            a.valid_in.next = valid.get_bit(c);
-            a.first_in.next = first.get_bit(c);
-            a.acc_in.next = acc.get_bit(c);
-            a.drain.next = self.ctl.drain.val();
+            a.valid_in.next = valid;
+            a.first_in.next = first;
+            a.acc_in.next = acc;
+            a.bank_in.next = accbank;
+            a.drain_rd.next = self.ctl.drain_rd.val();
+            a.drain_bank.next = self.ctl.drain_bank.val();
             a.drain_addr.next = self.ctl.drain_addr.val();
-        }
-        for c in 0..C {
             self.row[c].clock.next = clock;
-            self.h[c].clock.next = clock;
-            let next_row = if c + 1 < C {
-                self.row[c + 1].q.val()
-            } else {
-                self.row[c].q.val()
-            };
-            self.row[c].d.next = if row_load {
-                self.accs[c].acc_out.val()
-            } else if pop {
-                next_row
-            } else {
-                self.row[c].q.val()
-            };
-            let next_h = if c + 1 < C {
-                self.h[c + 1].q.val()
-            } else {
-                self.h[0].q.val()
-            };
-            self.h[c].d.next = if h_shift {
-                if c + 1 < C {
-                    next_h
-                } else {
-                    scale.get_bits::<H>(0)
-                }
-            } else if pop {
-                next_h
-            } else {
-                self.h[c].q.val()
-            };
+            self.row[c].d.next = if row_load { a.acc_out.val() } else { self.row[c].q.val() };
+            let h = scale.get_bits::<H>(c * H);
+            self.h0[c].clock.next = clock;
+            self.h1[c].clock.next = clock;
+            self.h0[c].d.next = if h_wr.get_bit(0) { h } else { self.h0[c].q.val() };
+            self.h1[c].d.next = if h_wr.get_bit(1) { h } else { self.h1[c].q.val() };
         }
-        let hs = &mut self.hscaler;
-        hs.clock.next = clock;
-        hs.enable.next = self.ctl.advance.val();
-        hs.valid_in.next = pop;
-        hs.acc_in.next = self.row[0].q.val();
-        hs.h_in.next = self.h[0].q.val();
-        self.o_data.next = hs.word_out.val();
-        self.o_valid.next = hs.valid_out.val();
-        // Scale bits above g_bits/h_bits and row 0's g chain output are unused.
-        self.unused_inputs.next = parity(scale) ^ parity(self.gscalers[0].g_out.val());
+        // Drain path: beat i of a row carries columns [i·OW, (i+1)·OW).
+        let beat = (0..NOB).find(|&i| pop_beat.get_bit(i)).unwrap_or(0);
+        let mut out = Bits::<OB>::default();
+        for j in 0..OW {
+            let col = beat * OW + j;
+            let hs = &mut self.hscalers[j];
+            hs.clock.next = clock;
+            hs.reset.next = reset;
+            hs.enable.next = self.ctl.advance.val();
+            hs.valid_in.next = pop;
+            hs.acc_in.next = self.row[col].q.val();
+            hs.h_in.next = if pop_bank { self.h1[col].q.val() } else { self.h0[col].q.val() };
+            out.set_bits::<O>(j * O, hs.word_out.val());
+        }
+        self.o_data.next = out;
+        self.o_valid.next = self.hscalers[0].valid_out.val();
+        // Scale bits above the g or h fields are unused.
+        self.unused_inputs.next = parity(scale);
     }
 
     fn connect(&mut self) {
         let c = &mut self.ctl;
         for s in [
+            &mut c.reset,
             &mut c.cmd_valid,
             &mut c.s_valid,
             &mut c.w_valid,
             &mut c.x_valid,
             &mut c.o_ready,
             &mut c.o_valid,
-            &mut c.out_busy,
         ] {
             s.connect();
         }
@@ -337,42 +368,52 @@ impl<
         for g in &mut self.gscalers {
             g.clock.connect();
             g.x_in.connect();
-            g.g_shift.connect();
-            g.g_swap.connect();
             g.g_in.connect();
+            g.g_wr.connect();
+            g.sel.connect();
         }
         self.lanes.connect();
         let a = &mut self.array;
         a.clock.connect();
+        a.reset.connect();
         a.west_lanes.connect();
+        a.west_sel.connect();
         a.west_valid.connect();
         a.west_first.connect();
         a.west_acc.connect();
-        a.shadow_beat.connect();
-        a.shadow_shift.connect();
+        a.west_accbank.connect();
+        a.w_fire.connect();
+        a.w_group.connect();
+        a.w_bank.connect();
+        a.w_data.connect();
         for a in &mut self.accs {
             a.clock.connect();
+            a.reset.connect();
             a.psum_in.connect();
             a.valid_in.connect();
             a.first_in.connect();
             a.acc_in.connect();
-            a.drain.connect();
+            a.bank_in.connect();
+            a.drain_rd.connect();
+            a.drain_bank.connect();
             a.drain_addr.connect();
         }
-        for d in &mut self.row {
+        for d in self.row.iter_mut() {
             d.clock.connect();
             d.d.connect();
         }
-        for d in &mut self.h {
+        for d in self.h0.iter_mut().chain(self.h1.iter_mut()) {
             d.clock.connect();
             d.d.connect();
         }
-        let h = &mut self.hscaler;
-        h.clock.connect();
-        h.enable.connect();
-        h.valid_in.connect();
-        h.acc_in.connect();
-        h.h_in.connect();
+        for h in &mut self.hscalers {
+            h.clock.connect();
+            h.reset.connect();
+            h.enable.connect();
+            h.valid_in.connect();
+            h.acc_in.connect();
+            h.h_in.connect();
+        }
         self.o_data.connect();
         self.o_valid.connect();
         self.unused_inputs.connect();
@@ -382,14 +423,14 @@ impl<
         let mut n = Netlist::default();
         for (port, src) in [
             ("ctl$clock", "clock"),
+            ("ctl$reset", "reset"),
             ("ctl$cmd_data", "cmd_data"),
             ("ctl$cmd_valid", "cmd_valid"),
             ("ctl$s_valid", "s_valid"),
             ("ctl$w_valid", "w_valid"),
             ("ctl$x_valid", "x_valid"),
             ("ctl$o_ready", "o_ready"),
-            ("ctl$o_valid", "hscaler$valid_out"),
-            ("ctl$out_busy", "hscaler$busy"),
+            ("ctl$o_valid", "hscalers$0$valid_out"),
             ("cmd_ready", "ctl$cmd_ready"),
             ("s_ready", "ctl$s_ready"),
             ("w_ready", "ctl$w_ready"),
@@ -400,75 +441,80 @@ impl<
         for r in 0..R {
             n.wire(&format!("gscalers${r}$clock"), "clock");
             n.from_slice(&format!("gscalers${r}$x_in"), "x_data", r * A, A);
-            n.wire(&format!("gscalers${r}$g_shift"), "ctl$g_shift");
-            n.wire(&format!("gscalers${r}$g_swap"), "ctl$g_swap");
-            if r + 1 < R {
-                n.wire(&format!("gscalers${r}$g_in"), &format!("gscalers${}$g_out", r + 1));
-            } else {
-                n.from_slice(&format!("gscalers${r}$g_in"), "s_data", 0, G);
-            }
+            n.from_slice(&format!("gscalers${r}$g_in"), "s_data", r * G, G);
+            n.wire(&format!("gscalers${r}$g_wr"), "ctl$g_wr");
+            n.wire(&format!("gscalers${r}$sel"), "ctl$run_sel");
             n.into_slice("lanes", r * L, L, &format!("gscalers${r}$lane_out"));
         }
         for (port, src) in [
             ("array$clock", "clock"),
+            ("array$reset", "reset"),
             ("array$west_lanes", "lanes"),
-            ("array$west_valid", "ctl$token_valid"),
-            ("array$west_first", "ctl$token_first"),
-            ("array$west_acc", "ctl$token_acc"),
-            ("array$shadow_beat", "w_data"),
-            ("array$shadow_shift", "ctl$w_shift"),
+            ("array$west_sel", "ctl$tag_sel"),
+            ("array$west_valid", "ctl$tag_valid"),
+            ("array$west_first", "ctl$tag_first"),
+            ("array$west_acc", "ctl$tag_acc"),
+            ("array$west_accbank", "ctl$tag_accbank"),
+            ("array$w_fire", "ctl$w_fire"),
+            ("array$w_group", "ctl$w_group"),
+            ("array$w_bank", "ctl$w_bank"),
+            ("array$w_data", "w_data"),
         ] {
             n.wire(port, src);
         }
         for c in 0..C {
-            n.wire(&format!("accs${c}$clock"), "clock");
+            for (port, src) in [
+                ("clock", "clock"),
+                ("reset", "reset"),
+                ("valid_in", "array$south_valid"),
+                ("first_in", "array$south_first"),
+                ("acc_in", "array$south_acc"),
+                ("bank_in", "array$south_accbank"),
+                ("drain_rd", "ctl$drain_rd"),
+                ("drain_bank", "ctl$drain_bank"),
+                ("drain_addr", "ctl$drain_addr"),
+            ] {
+                n.wire(&format!("accs${c}${port}"), src);
+            }
             n.from_slice(&format!("accs${c}$psum_in"), "array$south_psums", c * P, P);
-            n.from_slice(&format!("accs${c}$valid_in"), "array$south_valid", c, 1);
-            n.from_slice(&format!("accs${c}$first_in"), "array$south_first", c, 1);
-            n.from_slice(&format!("accs${c}$acc_in"), "array$south_acc", c, 1);
-            n.wire(&format!("accs${c}$drain"), "ctl$drain");
-            n.wire(&format!("accs${c}$drain_addr"), "ctl$drain_addr");
-        }
-        // Row buffer and h ring: defaults first, then the overriding cases,
-        // as the sequential `if`s of update() read.
-        for c in 0..C {
+            // Row register and h banks: defaults first, then the loads, as
+            // the `if`s of update() read.
             n.wire(&format!("row${c}$clock"), "clock");
-            n.wire(&format!("h${c}$clock"), "clock");
-            let next_row = if c + 1 < C {
-                format!("row${}$q", c + 1)
-            } else {
-                format!("row${c}$q")
-            };
-            let next_h = if c + 1 < C {
-                format!("h${}$q", c + 1)
-            } else {
-                "h$0$q".to_string()
-            };
             n.wire(&format!("row${c}$d"), &format!("row${c}$q"));
-            n.when("ctl$pop", |n| n.wire(&format!("row${c}$d"), &next_row));
-            n.when("ctl$row_load", |n| {
-                n.wire(&format!("row${c}$d"), &format!("accs${c}$acc_out"))
-            });
-            n.wire(&format!("h${c}$d"), &format!("h${c}$q"));
-            n.when("ctl$pop", |n| n.wire(&format!("h${c}$d"), &next_h));
-            if c + 1 < C {
-                n.when("ctl$h_shift", |n| n.wire(&format!("h${c}$d"), &next_h));
-            } else {
-                n.when("ctl$h_shift", |n| n.from_slice(&format!("h${c}$d"), "s_data", 0, H));
+            n.when("ctl$row_load", |n| n.wire(&format!("row${c}$d"), &format!("accs${c}$acc_out")));
+            for (bank, name) in [(0, "h0"), (1, "h1")] {
+                n.wire(&format!("{name}${c}$clock"), "clock");
+                n.wire(&format!("{name}${c}$d"), &format!("{name}${c}$q"));
+                n.when_bit("ctl$h_wr", bank, |n| n.from_slice(&format!("{name}${c}$d"), "s_data", c * H, H));
             }
         }
-        for (port, src) in [
-            ("hscaler$clock", "clock"),
-            ("hscaler$enable", "ctl$advance"),
-            ("hscaler$valid_in", "ctl$pop"),
-            ("hscaler$acc_in", "row$0$q"),
-            ("hscaler$h_in", "h$0$q"),
-            ("o_data", "hscaler$word_out"),
-            ("o_valid", "hscaler$valid_out"),
-        ] {
-            n.wire(port, src);
+        for j in 0..OW {
+            let hs = format!("hscalers${j}");
+            for (port, src) in [
+                ("clock", "clock"),
+                ("reset", "reset"),
+                ("enable", "ctl$advance"),
+                ("valid_in", "ctl$pop"),
+            ] {
+                n.wire(&format!("{hs}${port}"), src);
+            }
+            // Beat 0 is the default; beat i (one-hot pop_beat) overrides it.
+            let (acc, h) = (format!("{hs}$acc_in"), format!("{hs}$h_in"));
+            n.wire(&acc, &format!("row${j}$q"));
+            n.wire(&h, &format!("h0${j}$q"));
+            n.when("ctl$pop_bank", |n| n.wire(&h, &format!("h1${j}$q")));
+            for i in 1..NOB {
+                let col = i * OW + j;
+                n.when_bit("ctl$pop_beat", i, |n| {
+                    n.wire(&acc, &format!("row${col}$q"));
+                    n.wire(&h, &format!("h0${col}$q"));
+                    n.when("ctl$pop_bank", |n| n.wire(&h, &format!("h1${col}$q")));
+                });
+            }
+            n.into_slice("o_data", j * O, O, &format!("{hs}$word_out"));
         }
-        n.sink("unused_inputs", &["s_data".to_string(), "gscalers$0$g_out".to_string()]);
+        n.wire("o_valid", "hscalers$0$valid_out");
+        n.sink("unused_inputs", &["s_data".to_string()]);
         n.finish()
     }
 }
@@ -493,15 +539,26 @@ macro_rules! accelerator_for {
             pub const H: usize = CONFIG.h_bits as usize;
             pub const O: usize = CONFIG.out_bits as usize;
             pub const WB: usize = CONFIG.weight_beat_bits as usize;
-            pub const X: usize = R * A;
+            pub const X: usize = CONFIG.activation_beat_bits();
             pub const AD: usize = $crate::top::acc_address_bits(&CONFIG);
             pub const RL: usize = R * L;
             pub const CP: usize = C * P;
-            pub type Accelerator = $crate::OneBitAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP>;
+            pub const NB: usize = CONFIG.weight_banks;
+            pub const B: usize = CONFIG.beats_per_tile();
+            pub const OW: usize = CONFIG.out_words_per_beat;
+            pub const NOB: usize = CONFIG.out_beats_per_token();
+            pub const S: usize = CONFIG.scale_beat_bits();
+            pub const OB: usize = CONFIG.out_beat_bits();
+            pub type Accelerator =
+                $crate::OneBitAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB>;
             /// The accelerator for this configuration, connected and ready to simulate.
             pub fn build() -> Result<Accelerator, $crate::top::BuildError> {
+                build_with(Default::default())
+            }
+            /// [`build`] with some interlocks switched off (tests only).
+            pub fn build_with(locks: $crate::controller::Interlocks) -> Result<Accelerator, $crate::top::BuildError> {
                 use $crate::rust_hdl::prelude::Block;
-                let mut a = Accelerator::new(&CONFIG)?;
+                let mut a = Accelerator::with_interlocks(&CONFIG, locks)?;
                 a.connect_all();
                 Ok(a)
             }

@@ -1,10 +1,12 @@
 //! `VerilatorDevice`: the Verilated accelerator behind a safe Rust API that
-//! implements the driver's `DevicePorts`, so the driver's one stream runner
-//! drives it exactly as it drives rust-hdl's simulator.
+//! implements the pins contract `onebit_core::ports::DevicePorts`, so the
+//! driver clocks it (`onebit_driver::PortDevice`) exactly as it clocks
+//! rust-hdl's simulator.
 
 use crate::ffi;
+use onebit_core::ports::DevicePorts;
+use onebit_core::wire::words_for;
 use onebit_core::ArrayConfig;
-use onebit_driver::DevicePorts;
 use std::ffi::CString;
 use std::os::raw::c_void;
 use std::path::{Path, PathBuf};
@@ -53,9 +55,11 @@ pub struct VerilatorDevice {
 unsafe impl Send for VerilatorDevice {}
 
 impl VerilatorDevice {
-    /// A model of a preset (`sim16`, `ice40`, `ecp5`) that this build verilated.
+    /// A model of a configuration this build verilated (a preset such as
+    /// `sim16`, `ice40`, `ecp5`, or a test configuration, see
+    /// `ArrayConfig::lookup`).
     pub fn new(preset: &str, options: &DeviceOptions) -> Result<Self, SimError> {
-        let config = ArrayConfig::preset(preset)?;
+        let config = ArrayConfig::lookup(preset)?;
         if !crate::BUILT_PRESETS.contains(&preset) {
             return Err(SimError::NotBuilt { preset: preset.into(), built: crate::BUILT_PRESETS.iter().map(|s| s.to_string()).collect() });
         }
@@ -99,12 +103,28 @@ impl VerilatorDevice {
         self.cycles
     }
 
+    /// Words of an input port (the shim reads exactly this many).
+    fn port_words(&self, port: i32) -> usize {
+        let c = &self.config;
+        match port {
+            ffi::W_DATA => words_for(c.weight_beat_bits as usize),
+            ffi::S_DATA => words_for(c.scale_beat_bits()),
+            ffi::X_DATA => words_for(c.activation_beat_bits()),
+            _ => 1,
+        }
+    }
+
     fn set_port(&mut self, port: i32, words: &[u32]) {
-        // The shim reads up to the port's width in words; pad so it never reads past.
-        let mut buf = [0u32; 64];
-        buf[..words.len().min(64)].copy_from_slice(&words[..words.len().min(64)]);
-        // SAFETY: model is live; buf holds 64 words, more than any port needs (checked by tests).
-        unsafe { ffi::onebit_sim_set(self.model, port, buf.as_ptr()) }
+        let n = self.port_words(port);
+        if words.len() >= n {
+            // SAFETY: model is live; the shim reads `n` words and `words` holds at least that many.
+            unsafe { ffi::onebit_sim_set(self.model, port, words.as_ptr()) }
+        } else {
+            let mut buf = vec![0u32; n];
+            buf[..words.len()].copy_from_slice(words);
+            // SAFETY: as above, with the words padded to the port's width.
+            unsafe { ffi::onebit_sim_set(self.model, port, buf.as_ptr()) }
+        }
     }
     fn get_port(&self, port: i32) -> u64 {
         // SAFETY: model is live.
@@ -119,6 +139,9 @@ impl VerilatorDevice {
 }
 
 impl DevicePorts for VerilatorDevice {
+    fn set_reset(&mut self, reset: bool) {
+        self.set_port(ffi::RESET, &[reset as u32]);
+    }
     fn set_cmd(&mut self, valid: bool, data: u32) {
         self.set_port(ffi::CMD_VALID, &[valid as u32]);
         self.set_port(ffi::CMD_DATA, &[data]);
@@ -127,9 +150,9 @@ impl DevicePorts for VerilatorDevice {
         self.set_port(ffi::W_VALID, &[valid as u32]);
         self.set_port(ffi::W_DATA, data);
     }
-    fn set_scale(&mut self, valid: bool, data: u16) {
+    fn set_scale(&mut self, valid: bool, data: &[u32]) {
         self.set_port(ffi::S_VALID, &[valid as u32]);
-        self.set_port(ffi::S_DATA, &[data as u32]);
+        self.set_port(ffi::S_DATA, data);
     }
     fn set_activation(&mut self, valid: bool, data: &[u32]) {
         self.set_port(ffi::X_VALID, &[valid as u32]);
@@ -157,8 +180,11 @@ impl DevicePorts for VerilatorDevice {
     fn out_valid(&self) -> bool {
         self.get_port(ffi::O_VALID) & 1 == 1
     }
-    fn out_data(&self) -> u64 {
-        self.get_port(ffi::O_DATA)
+    fn out_data(&self) -> Vec<u32> {
+        let mut w = vec![0u32; words_for(self.config.out_beat_bits())];
+        // SAFETY: model is live; the shim writes at most w.len() words.
+        unsafe { ffi::onebit_sim_get_words(self.model, ffi::O_DATA, w.as_mut_ptr(), w.len() as i32) };
+        w
     }
     fn tick(&mut self) {
         // Inputs were settled by eval(); dump them, then one full clock period.

@@ -12,6 +12,7 @@ pub const S_VALID: c_int = 6;
 pub const X_DATA: c_int = 7;
 pub const X_VALID: c_int = 8;
 pub const O_READY: c_int = 9;
+pub const RESET: c_int = 10;
 
 pub const CMD_READY: c_int = 0;
 pub const W_READY: c_int = 1;
@@ -25,6 +26,8 @@ extern "C" {
     pub fn onebit_sim_free(m: *mut c_void);
     pub fn onebit_sim_set(m: *mut c_void, port: c_int, words: *const u32);
     pub fn onebit_sim_get(m: *mut c_void, port: c_int) -> u64;
+    /// Copies up to `n` words of a port into `words`; returns the port's width in words.
+    pub fn onebit_sim_get_words(m: *mut c_void, port: c_int, words: *mut u32, n: c_int) -> c_int;
     pub fn onebit_sim_eval(m: *mut c_void);
     pub fn onebit_sim_trace_open(m: *mut c_void, path: *const c_char) -> c_int;
     pub fn onebit_sim_trace_dump(m: *mut c_void, time: u64);

@@ -19,9 +19,22 @@ inline uint64_t get(CData p) { return p; }
 inline uint64_t get(SData p) { return p; }
 inline uint64_t get(IData p) { return p; }
 inline uint64_t get(QData p) { return p; }
+template <std::size_t N> inline uint64_t get(const VlWide<N>& p) { return p[0]; }
+inline int get_words(CData p, uint32_t* w, int n) { if (n > 0) w[0] = p; return 1; }
+inline int get_words(SData p, uint32_t* w, int n) { if (n > 0) w[0] = p; return 1; }
+inline int get_words(IData p, uint32_t* w, int n) { if (n > 0) w[0] = p; return 1; }
+inline int get_words(QData p, uint32_t* w, int n) {
+    if (n > 0) w[0] = static_cast<uint32_t>(p);
+    if (n > 1) w[1] = static_cast<uint32_t>(p >> 32);
+    return 2;
+}
+template <std::size_t N> inline int get_words(const VlWide<N>& p, uint32_t* w, int n) {
+    for (std::size_t i = 0; i < N && static_cast<int>(i) < n; ++i) w[i] = p[i];
+    return static_cast<int>(N);
+}
 
 // Must match src/ffi.rs.
-enum InPort { CLOCK = 0, CMD_DATA, CMD_VALID, W_DATA, W_VALID, S_DATA, S_VALID, X_DATA, X_VALID, O_READY };
+enum InPort { CLOCK = 0, CMD_DATA, CMD_VALID, W_DATA, W_VALID, S_DATA, S_VALID, X_DATA, X_VALID, O_READY, RESET };
 enum OutPort { CMD_READY = 0, W_READY, S_READY, X_READY, O_DATA, O_VALID };
 
 struct Model {
@@ -30,6 +43,7 @@ struct Model {
     virtual ~Model() {}
     virtual void set(int port, const uint32_t* w) = 0;
     virtual uint64_t get_port(int port) = 0;
+    virtual int get_port_words(int port, uint32_t* w, int n) = 0;
     virtual void eval() = 0;
     virtual void attach_trace(VerilatedVcdC* t) = 0;
 };
@@ -59,6 +73,7 @@ template <class V> struct ModelT : Model {
             case X_DATA: put(top->x_data, w); break;
             case X_VALID: put(top->x_valid, w); break;
             case O_READY: put(top->o_ready, w); break;
+            case RESET: put(top->reset, w); break;
         }
     }
     uint64_t get_port(int port) override {
@@ -69,6 +84,12 @@ template <class V> struct ModelT : Model {
             case X_READY: return get(top->x_ready);
             case O_DATA: return get(top->o_data);
             case O_VALID: return get(top->o_valid);
+        }
+        return 0;
+    }
+    int get_port_words(int port, uint32_t* w, int n) override {
+        switch (port) {
+            case O_DATA: return get_words(top->o_data, w, n);
         }
         return 0;
     }
@@ -88,6 +109,9 @@ void* onebit_sim_new(const char* preset, int tracing, uint32_t seed, int x_rando
 void onebit_sim_free(void* m) { delete static_cast<Model*>(m); }
 void onebit_sim_set(void* m, int port, const uint32_t* words) { static_cast<Model*>(m)->set(port, words); }
 uint64_t onebit_sim_get(void* m, int port) { return static_cast<Model*>(m)->get_port(port); }
+int onebit_sim_get_words(void* m, int port, uint32_t* words, int n) {
+    return static_cast<Model*>(m)->get_port_words(port, words, n);
+}
 void onebit_sim_eval(void* m) { static_cast<Model*>(m)->eval(); }
 int onebit_sim_trace_open(void* m, const char* path) {
     Model* model = static_cast<Model*>(m);

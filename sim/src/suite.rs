@@ -1,6 +1,6 @@
 //! The equivalence suite: random and corner-case layers run on a device
-//! (Verilator or rust-hdl's simulator, anything implementing `DevicePorts`)
-//! through the driver, compared bit for bit with the reference.
+//! (Verilator or rust-hdl's simulator, anything with `DevicePorts`) through
+//! the driver, compared bit for bit with the reference.
 
 use ndarray::Array2;
 use onebit_core::numerics::FixedVector;
@@ -8,7 +8,8 @@ use onebit_core::pack::pack_sign_values;
 use onebit_core::reference::integer_forward;
 use onebit_core::synth::SplitMix64;
 use onebit_core::{ArrayConfig, QuantizedLayer};
-use onebit_driver::{DevicePorts, Program, StallPolicy};
+use onebit_core::ports::DevicePorts;
+use onebit_driver::{run_layer, Deadline, PortDevice, Program, StallPolicy};
 
 /// One layer case: the layer, its activations, stalls, and a label.
 #[derive(Debug, Clone)]
@@ -27,6 +28,7 @@ pub struct Outcome {
     pub mismatches: u64,
     pub outputs: u64,
     pub cycles: u64,
+    /// The layer's binding bound (compute or weight stream), in cycles.
     pub ideal_cycles: u64,
 }
 
@@ -144,16 +146,15 @@ pub fn corner_cases(cfg: &ArrayConfig) -> Vec<Case> {
     out
 }
 
-/// Run one case on `dev` and compare with the reference, element by element.
-pub fn run_case(dev: &mut impl DevicePorts, cfg: &ArrayConfig, case: &Case) -> Result<Outcome, String> {
+/// Run one case on `dev` (with the case's random stalls) and compare with the
+/// reference, element by element.
+pub fn run_case<D: DevicePorts>(dev: &mut PortDevice<D>, cfg: &ArrayConfig, case: &Case) -> Result<Outcome, String> {
     let want = integer_forward(cfg, &case.layer, case.xq.view()).map_err(|e| format!("{}: reference: {e}", case.label))?;
     let program = Program::compile(cfg, &case.layer, case.xq.view()).map_err(|e| format!("{}: compile: {e}", case.label))?;
-    let stalls = (case.stall > 0.0).then_some(StallPolicy { seed: case.seed ^ 0x5EED, stall: case.stall });
-    // Generous: every beat may wait for every stall, plus the work itself.
-    let limit = 1000 + 20 * (program.ideal_cycles + program.commands.len() as u64 * 64 + program.output_slots.len() as u64 + program.weight_beats.len() as u64 + program.scale_beats.len() as u64);
-    let (got, stats) = onebit_driver::run(dev, &program, stalls, limit).map_err(|e| format!("{}: {e}", case.label))?;
-    let mismatches = got.iter().zip(want.iter()).filter(|(a, b)| a != b).count() as u64;
-    Ok(Outcome { mismatches, outputs: want.len() as u64, cycles: stats.cycles, ideal_cycles: stats.ideal_cycles })
+    dev.set_stalls((case.stall > 0.0).then_some(StallPolicy { seed: case.seed ^ 0x5EED, stall: case.stall }));
+    let run = run_layer(dev, &program, &case.label, Deadline::for_config(cfg)).map_err(|e| e.to_string())?;
+    let mismatches = run.output.iter().zip(want.iter()).filter(|(a, b)| a != b).count() as u64;
+    Ok(Outcome { mismatches, outputs: want.len() as u64, cycles: run.progress.cycles, ideal_cycles: program.binding_bound() })
 }
 
 /// Totals over many cases.

@@ -14,13 +14,13 @@ macro_rules! on_both_simulators {
             #[test]
             fn rusthdl() {
                 let $cfg = ArrayConfig::SIM16;
-                let mut $dev = onebit_hdl::presets::sim16::build().expect("build the rust-hdl accelerator");
+                let mut $dev = onebit_driver::PortDevice::new(onebit_hdl::presets::sim16::build().expect("build the rust-hdl accelerator"), $cfg);
                 $body
             }
             #[test]
             fn verilator() {
                 let $cfg = ArrayConfig::SIM16;
-                let mut $dev = VerilatorDevice::new("sim16", &DeviceOptions::from_env()).expect("Verilated sim16");
+                let mut $dev = onebit_driver::PortDevice::new(VerilatorDevice::new("sim16", &DeviceOptions::from_env()).expect("Verilated sim16"), $cfg);
                 $body
             }
         }
@@ -55,15 +55,24 @@ on_both_simulators!(corner_sweep, |dev, cfg| {
     }
 });
 
-/// The second preset with other widths (lane 10, out 22, 8-bit weight beats).
+/// The other built configurations: the ice40 preset (lane 10, out 22, 8-bit
+/// weight beats, one word per output beat) and t6x4 (weight beats wider than
+/// a column and not a multiple of R, 2 banks, 2-word output beats).
 #[test]
-fn ice40_random_layers_on_verilator() {
-    let cfg = ArrayConfig::ICE40;
-    let mut dev = VerilatorDevice::new("ice40", &DeviceOptions::default()).expect("Verilated ice40");
-    for seed in 0..cases_from_env(400) / 4 {
-        let case = random_case(&cfg, 7000 + seed, 200);
-        let out = run_case(&mut dev, &cfg, &case).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(out.mismatches, 0, "{} (seed {})", case.label, case.seed);
+fn ice40_and_t6x4_random_layers_on_verilator() {
+    for (preset, seed0) in [("ice40", 7000u64), ("t6x4", 9000)] {
+        let cfg = ArrayConfig::lookup(preset).unwrap();
+        let mut dev = onebit_driver::PortDevice::new(VerilatorDevice::new(preset, &DeviceOptions::default()).expect("Verilated"), cfg);
+        for seed in 0..cases_from_env(400) / 4 {
+            let case = random_case(&cfg, seed0 + seed, 200);
+            let out = run_case(&mut dev, &cfg, &case).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(out.mismatches, 0, "{preset}: {} (seed {})", case.label, case.seed);
+        }
+        let corners = corner_cases(&cfg);
+        for case in corners.iter().step_by(3) {
+            let out = run_case(&mut dev, &cfg, case).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(out.mismatches, 0, "{preset}: {}", case.label);
+        }
     }
 }
 
@@ -76,12 +85,12 @@ fn trace_writes_a_vcd_with_the_ports() {
         .unwrap_or_else(|| std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("trace.vcd"));
     {
         let cfg = ArrayConfig::SIM16;
-        let mut dev = VerilatorDevice::new("sim16", &DeviceOptions { trace: Some(path.clone()), random_init: None }).unwrap();
+        let mut dev = onebit_driver::PortDevice::new(VerilatorDevice::new("sim16", &DeviceOptions { trace: Some(path.clone()), random_init: None }).unwrap(), cfg);
         let case = random_case(&cfg, 3, 5);
         assert_eq!(run_case(&mut dev, &cfg, &case).unwrap().mismatches, 0);
     }
     let vcd = std::fs::read_to_string(&path).unwrap();
-    for port in ["cmd_data", "cmd_valid", "cmd_ready", "w_data", "x_data", "o_data", "o_valid", "o_ready", "clock"] {
+    for port in ["cmd_data", "cmd_valid", "cmd_ready", "w_data", "x_data", "o_data", "o_valid", "o_ready", "clock", "reset"] {
         assert!(vcd.contains(port), "VCD lacks {port}");
     }
     assert!(vcd.contains("$enddefinitions") && vcd.lines().filter(|l| l.starts_with('#')).count() > 10);
@@ -104,14 +113,14 @@ fn verilog_file(preset: &str) -> std::path::PathBuf {
 /// Verilator-only semantics.
 #[test]
 fn icarus_smoke_matches_reference() {
-    for (preset, seeds) in [("sim16", 0..2u64), ("ice40", 10..11)] {
-        let cfg = ArrayConfig::preset(preset).unwrap();
+    for (preset, seeds) in [("sim16", 0..2u64), ("ice40", 10..11), ("t6x4", 20..21)] {
+        let cfg = ArrayConfig::lookup(preset).unwrap();
         for seed in seeds {
             let case = random_case(&cfg, seed, 40);
             let program = onebit_driver::Program::compile(&cfg, &case.layer, case.xq.view()).unwrap();
             let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("icarus-{preset}-{seed}"));
             let run = onebit_sim::icarus::run_program(&verilog_file(preset), &program, &dir).unwrap_or_else(|e| panic!("{preset} {}: {e}", case.label));
-            let got = program.assemble(&run.words).unwrap();
+            let got = program.assemble(&run.beats).unwrap();
             let want = onebit_core::reference::integer_forward(&cfg, &case.layer, case.xq.view()).unwrap();
             assert_eq!(got, want, "{preset} {}", case.label);
         }

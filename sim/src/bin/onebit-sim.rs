@@ -49,7 +49,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let cfg = match ArrayConfig::preset(&args.preset) {
+    let cfg = match ArrayConfig::lookup(&args.preset) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -58,7 +58,7 @@ fn main() -> ExitCode {
     };
     let options = DeviceOptions { random_init: args.random_init, ..DeviceOptions::from_env() };
     let mut dev = match VerilatorDevice::new(&args.preset, &options) {
-        Ok(d) => d,
+        Ok(d) => onebit_driver::PortDevice::new(d, cfg),
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
