@@ -306,7 +306,11 @@ impl<T: std::io::Read + std::io::Write> Device for SerialLink<T> {
     }
 
     fn reset(&mut self) -> Result<(), Fault> {
-        Err(Fault::NoReset("a serial link has no reset line: press the board's reset button (docs/bitstream.md)".into()))
+        Err(Fault::NoReset(
+            "a serial link has no reset line: send the board a UART break (the line low for two characters, e.g. \
+             `python3 -c 'import serial; serial.Serial(PORT).send_break(0.1)'`) or reconfigure it (docs/bitstream.md)"
+                .into(),
+        ))
     }
 }
 

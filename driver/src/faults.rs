@@ -18,6 +18,9 @@ pub enum PortFault {
     DuplicateWeightBeat { index: usize },
     /// XOR `mask` into word `word` of this output beat.
     FlipOutput { index: usize, word: usize, mask: u32 },
+    /// In this cycle the device shows an output beat of zeros that it never
+    /// made (a glitch on the output stream).
+    SpuriousOutput { at_cycle: u64 },
 }
 
 /// A device with pins, broken as `fault` says.
@@ -51,6 +54,9 @@ impl<D: DevicePorts> FaultyPorts<D> {
             o_taken: 0,
             o_ready: false,
         }
+    }
+    fn spurious_now(&self) -> bool {
+        matches!(self.fault, PortFault::SpuriousOutput { at_cycle } if at_cycle == self.cycle)
     }
     fn dropping_now(&self) -> bool {
         matches!(self.fault, PortFault::DropWeightBeat { index } if index == self.w_taken)
@@ -87,7 +93,7 @@ impl<D: DevicePorts> DevicePorts for FaultyPorts<D> {
     }
     fn set_out_ready(&mut self, ready: bool) {
         self.o_ready = ready;
-        self.inner.set_out_ready(ready && !self.hung)
+        self.inner.set_out_ready(ready && !self.hung && !self.spurious_now())
     }
     fn eval(&mut self) {
         self.inner.eval()
@@ -109,9 +115,12 @@ impl<D: DevicePorts> DevicePorts for FaultyPorts<D> {
         !self.hung && self.inner.activation_ready()
     }
     fn out_valid(&self) -> bool {
-        !self.hung && self.inner.out_valid()
+        !self.hung && (self.spurious_now() || self.inner.out_valid())
     }
     fn out_data(&self) -> Vec<u32> {
+        if self.spurious_now() {
+            return vec![0; self.inner.out_data().len()];
+        }
         let mut d = self.inner.out_data();
         if let PortFault::FlipOutput { index, word, mask } = self.fault {
             if index == self.o_taken {
@@ -134,7 +143,7 @@ impl<D: DevicePorts> DevicePorts for FaultyPorts<D> {
             }
             self.w_taken += 1;
         }
-        if self.o_ready && self.out_valid() {
+        if self.o_ready && self.out_valid() && !self.spurious_now() {
             self.o_taken += 1;
         }
         self.inner.tick();

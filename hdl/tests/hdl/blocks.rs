@@ -17,60 +17,60 @@ fn wrap(v: i64, bits: usize) -> i64 {
 }
 
 proptest! {
-    /// A PE against its definition, cycle by cycle, on random inputs: act and
-    /// swap pass east one cycle later, psum_out = psum_in ± act_in (wrapping at
-    /// P bits, which a real array never reaches), shadow loads on shift, the
-    /// active sign takes the shadow when swap passes and is used at once.
+    /// A PE against its definition, cycle by cycle, on random inputs:
+    /// psum_out = psum_in ± lane_in registered (wrapping at P bits, which a
+    /// real array never reaches), − when the bank selected by sel_in holds a
+    /// 1; a write puts wr_bit into the banks wr_en names, visible from the
+    /// next cycle, and leaves the others alone.
     #[test]
-    fn pe_matches_its_definition(ops in prop::collection::vec((any::<i16>(), any::<bool>(), any::<i16>(), any::<bool>(), any::<bool>()), 1..60)) {
+    fn pe_matches_its_definition(ops in prop::collection::vec((any::<i16>(), 0usize..3, any::<i16>(), 0u64..8, any::<bool>()), 1..60)) {
         const L: usize = 12;
         const P: usize = 14;
-        let mut pe = SignAccumulatePe::<L, P>::default();
+        const NB: usize = 3;
+        let mut pe = SignAccumulatePe::<L, P, NB>::default();
         pe.connect_all();
-        let (mut act, mut swap, mut psum, mut shadow, mut active) = (0i64, false, 0i64, false, false);
-        for (a, s, p, sh_in, sh_shift) in ops {
+        let (mut banks, mut psum) = (0u64, 0i64);
+        for (a, sel, p, en, bit) in ops {
             let a = wrap(a as i64, L);
             let p = wrap(p as i64, P);
-            pe.act_in.next = twos::<L>(a);
-            pe.swap_in.next = s;
+            pe.lane_in.next = twos::<L>(a);
+            pe.sel_in.next = Bits::<NB>::from(1u64 << sel);
             pe.psum_in.next = twos::<P>(p);
-            pe.shadow_in.next = sh_in;
-            pe.shadow_shift.next = sh_shift;
+            pe.wr_en.next = Bits::<NB>::from(en);
+            pe.wr_bit.next = bit;
             settle(&mut pe);
-            prop_assert_eq!(signed_value(pe.act_out.val()), act);
-            prop_assert_eq!(pe.swap_out.val(), swap);
             prop_assert_eq!(signed_value(pe.psum_out.val()), psum);
-            prop_assert_eq!(pe.shadow_out.val(), shadow);
-            let subtract = if s { shadow } else { active };
-            if s { active = shadow; }
+            let subtract = (banks >> sel) & 1 == 1;
             psum = wrap(if subtract { p - a } else { p + a }, P);
-            act = a;
-            swap = s;
-            if sh_shift { shadow = sh_in; }
+            banks = if bit { banks | en } else { banks & !en };
             clock_cycle(&mut pe, |u| &mut u.clock);
         }
     }
 }
 
 fn gscaler_sweep<const A: usize, const G: usize, const L: usize>(cfg: &ArrayConfig, gs: &[i64], xs: &[i64]) {
-    let mut g = GScaler::<A, G, L>::new(cfg);
+    const NB: usize = 3;
+    let cfg = ArrayConfig { weight_banks: NB, ..*cfg };
+    let mut g = GScaler::<A, G, L, NB>::new(&cfg);
     g.connect_all();
-    for &gq in gs {
+    // Bank 2 keeps one value throughout while the others are rewritten.
+    let fixed = gs[gs.len() / 2];
+    g.g_in.next = twos::<G>(fixed);
+    g.g_wr.next = Bits::<NB>::from(4);
+    clock_cycle(&mut g, |u| &mut u.clock);
+    for (i, &gq) in gs.iter().enumerate() {
+        let bank = i % 2;
         g.g_in.next = twos::<G>(gq);
-        g.g_shift.next = true;
+        g.g_wr.next = Bits::<NB>::from(1 << bank);
         clock_cycle(&mut g, |u| &mut u.clock);
-        g.g_shift.next = false;
-        assert_eq!(signed_value(g.g_out.val()), gq);
-        // The first token after a LOAD_G swaps the new g in.
-        for (i, &x) in xs.iter().enumerate() {
+        g.g_wr.next = Bits::<NB>::from(0);
+        // Tokens of the new bank and of the fixed one, interleaved.
+        for (j, &x) in xs.iter().enumerate() {
+            let (b, want_g) = if j % 3 == 2 { (2, fixed) } else { (bank, gq) };
             g.x_in.next = twos::<A>(x);
-            g.g_swap.next = i == 0;
+            g.sel.next = Bits::<NB>::from(1 << b);
             clock_cycle(&mut g, |u| &mut u.clock);
-            assert_eq!(
-                signed_value(g.lane_out.val()),
-                lane_value(cfg, x, gq),
-                "{cfg}: x={x} g={gq}"
-            );
+            assert_eq!(signed_value(g.lane_out.val()), lane_value(&cfg, x, want_g), "{cfg}: x={x} g={want_g} bank {b}");
         }
     }
 }
@@ -114,6 +114,7 @@ fn hscaler_stream<const ACC: usize, const H: usize, const O: usize>(
         settle(&mut hs);
         let advance = !hs.valid_out.val() || o_ready;
         let offer = next < words.len() && rng.next_u64() % 4 != 0;
+        hs.reset.next = false;
         hs.enable.next = advance;
         hs.valid_in.next = advance && offer;
         if offer {
@@ -153,30 +154,25 @@ proptest! {
     }
 }
 
-/// A 4×3 array alone: load a tile, run tokens through it while the next
-/// tile loads into the shadow bits, run the second tile; every column sum
-/// leaves the south edge with its tags, equal to Σ_r sign·lane.
+/// A 4×3 array alone, 4-bit beats (3 per tile), 3 banks: tiles load into
+/// banks 0, 1 and 2 while tokens of the earlier banks pass through the array,
+/// tokens alternate banks; every token's column sums leave the south edge
+/// together, R cycles after its lanes entered, with its tags, equal to
+/// Σ_r sign·lane of its bank's tile.
 #[test]
-fn array_tile_sums_with_overlapped_load() {
+fn array_sums_banked_tiles_loaded_beside_tokens() {
     const R: usize = 4;
     const C: usize = 3;
     const L: usize = 12;
     const P: usize = 14;
     const WB: usize = 4;
-    let mut arr = SystolicArray::<R, C, L, P, WB, { R * L }, { C * P }>::new();
+    const NB: usize = 3;
+    const B: usize = R * C / WB;
+    let mut arr = SystolicArray::<R, C, L, P, WB, NB, B, { R * L }, { C * P }>::new();
     arr.connect_all();
     let mut rng = SplitMix64(42);
-    let tiles: Vec<Vec<bool>> = (0..2)
-        .map(|_| (0..R * C).map(|_| rng.next_u64() & 1 == 1).collect())
-        .collect();
+    let tiles: Vec<Vec<bool>> = (0..NB).map(|_| (0..R * C).map(|_| rng.next_u64() & 1 == 1).collect()).collect();
     let lmax = ArrayConfig::sym_max(L as u32);
-    let tokens: Vec<Vec<i64>> = (0..12)
-        .map(|t| {
-            (0..R)
-                .map(|_| if t % 5 == 0 { -lmax } else { rng.range_i64(-lmax, lmax) })
-                .collect()
-        })
-        .collect();
     let beat = |tile: &Vec<bool>, b: usize| {
         let mut v = 0u64;
         for j in 0..WB {
@@ -184,75 +180,70 @@ fn array_tile_sums_with_overlapped_load() {
         }
         Bits::<WB>::from(v)
     };
-    // Tile 0 into the shadow bits.
-    for b in 0..R * C / WB {
-        arr.shadow_beat.next = beat(&tiles[0], b);
-        arr.shadow_shift.next = true;
-        clock_cycle(&mut arr, |u| &mut u.clock);
-    }
-    arr.shadow_shift.next = false;
-    // Tokens 0..6 use tile 0, 6..12 tile 1; tile 1's beats go in while tile
-    // 0's tokens are still in the array, once the swap has passed every PE.
-    let mut results: Vec<Vec<Option<i64>>> = vec![vec![None; C]; tokens.len()];
-    let mut col_count = [0usize; C];
-    let mut loaded = 0;
-    for cycle in 0..60usize {
-        // Tile 0's tokens at cycles 0..6, tile 1's at 10..16.
-        let t = if cycle < 6 {
-            cycle
-        } else {
-            cycle.saturating_sub(4).max(6)
+    // Schedule: bank 0 loads in cycles 0..3, bank 1 in 3..6, bank 2 in
+    // 6..9; tokens of bank 0 from cycle 4, of bank 1 from cycle 7 (bank 2
+    // loading beside them), then tokens alternating all three banks.
+    let mut tokens: Vec<(usize, u64, Vec<i64>)> = vec![];
+    for t in 0..16u64 {
+        let (bank, cycle) = match t {
+            0..=3 => (0, 5 + t),
+            4..=7 => (1, 5 + t),
+            _ => ((t % 3) as usize, 6 + t),
         };
-        let present = (cycle < 6 || cycle >= 10) && t < tokens.len();
+        let lanes = (0..R).map(|_| if t % 5 == 0 { -lmax } else { rng.range_i64(-lmax, lmax) }).collect();
+        tokens.push((bank, cycle, lanes));
+    }
+    let mut seen = vec![];
+    for cycle in 0..40u64 {
+        let load = (cycle < 9).then(|| ((cycle / 3) as usize, (cycle % 3) as usize));
+        arr.w_fire.next = load.is_some();
+        if let Some((bank, b)) = load {
+            arr.w_group.next = Bits::<B>::from(1 << b);
+            arr.w_bank.next = Bits::<NB>::from(1 << bank);
+            arr.w_data.next = beat(&tiles[bank], b);
+        }
+        let tok = tokens.iter().position(|t| t.1 == cycle);
         let mut lanes = Bits::<{ R * L }>::default();
-        if present {
+        if let Some(i) = tok {
             for r in 0..R {
-                lanes.set_bits::<L>(r * L, twos::<L>(tokens[t][r]));
+                lanes.set_bits::<L>(r * L, twos::<L>(tokens[i].2[r]));
             }
+            arr.west_sel.next = Bits::<NB>::from(1 << tokens[i].0);
         }
         arr.west_lanes.next = lanes;
-        arr.west_valid.next = present;
-        arr.west_first.next = present && (t == 0 || t == 6);
-        arr.west_acc.next = false;
-        // Token 0's swap reaches the last PE in cycle R + C - 2; from that
-        // cycle on the shadow chain may shift (the PE copies the old bit at
-        // the same edge). Tile 1 loads in cycles 5, 6, 7 while tile 0's
-        // tokens are still in the array.
-        let load_now = cycle >= R + C - 2 && loaded < R * C / WB;
-        arr.shadow_shift.next = load_now;
-        if load_now {
-            arr.shadow_beat.next = beat(&tiles[1], loaded);
-            loaded += 1;
-        }
+        arr.west_valid.next = tok.is_some();
+        arr.west_first.next = tok == Some(0);
+        arr.west_acc.next = tok.is_some_and(|i| i % 2 == 1);
+        arr.west_accbank.next = tok.is_some_and(|i| i % 3 == 0);
+        arr.reset.next = false;
         settle(&mut arr);
-        for c in 0..C {
-            if arr.south_valid.val().get_bit(c) {
-                // Tokens 0 and 6 start their RUNs.
-                assert_eq!(arr.south_first.val().get_bit(c), col_count[c] == 0 || col_count[c] == 6);
-                let psum = signed_value(arr.south_psums.val().get_bits::<P>(c * P));
-                results[col_count[c]][c] = Some(psum);
-                col_count[c] += 1;
-            }
+        if arr.south_valid.val() {
+            let i = seen.len();
+            assert_eq!(cycle, tokens[i].1 + R as u64, "token {i} leaves R cycles after it entered");
+            assert_eq!((arr.south_first.val(), arr.south_acc.val(), arr.south_accbank.val()), (i == 0, i % 2 == 1, i % 3 == 0), "token {i} tags");
+            seen.push((0..C).map(|c| signed_value(arr.south_psums.val().get_bits::<P>(c * P))).collect::<Vec<_>>());
         }
         clock_cycle(&mut arr, |u| &mut u.clock);
     }
-    assert_eq!(loaded, R * C / WB, "the second tile must load while the first computes");
-    for (t, tok) in tokens.iter().enumerate() {
-        let tile = &tiles[if t < 6 { 0 } else { 1 }];
+    assert_eq!(seen.len(), tokens.len());
+    for (i, (bank, _, lanes)) in tokens.iter().enumerate() {
+        let tile = &tiles[*bank];
         for c in 0..C {
-            let want: i64 = (0..R).map(|r| if tile[c * R + r] { -tok[r] } else { tok[r] }).sum();
-            assert_eq!(results[t][c], Some(want), "token {t} column {c}");
+            let want: i64 = (0..R).map(|r| if tile[c * R + r] { -lanes[r] } else { lanes[r] }).sum();
+            assert_eq!(seen[i][c], want, "token {i} (bank {bank}) column {c}");
         }
     }
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 32, .. ProptestConfig::default() })]
-    /// One column's accumulator across K tiles: runs of M tokens, the first
-    /// overwriting, later ones adding, bubbles between sums, then a drain read
-    /// of every token.
+    /// One column's accumulator across K tiles in one bank while the other
+    /// bank is drained: runs of M tokens, the first overwriting, later ones
+    /// adding, bubbles (or none: consecutive tiles back to back, where the
+    /// write must be forwarded), and the other bank's words read at the same
+    /// time; then every token of the accumulating bank drained.
     #[test]
-    fn accumulator_adds_across_k_tiles(seed: u64, m in 1usize..8, tiles in 1usize..5) {
+    fn accumulator_adds_across_k_tiles_beside_a_drain(seed: u64, m in 1usize..8, tiles in 1usize..5, bank: bool) {
         const P: usize = 14;
         const ACC: usize = 20;
         const AD: usize = 3;
@@ -260,7 +251,23 @@ proptest! {
         acc.connect_all();
         let mut rng = SplitMix64(seed);
         let pmax = ArrayConfig::sym_max(P as u32);
+        // The other bank first holds known words (one run, no add).
+        let other: Vec<i64> = (0..m).map(|t| t as i64 * 7 - 20).collect();
+        for (t, &v) in other.iter().enumerate() {
+            acc.valid_in.next = true;
+            acc.first_in.next = t == 0;
+            acc.acc_in.next = false;
+            acc.bank_in.next = !bank;
+            acc.psum_in.next = twos::<P>(v);
+            clock_cycle(&mut acc, |u| &mut u.clock);
+        }
+        // Its last word is written two edges later.
+        acc.valid_in.next = false;
+        clock_cycle(&mut acc, |u| &mut u.clock);
+        clock_cycle(&mut acc, |u| &mut u.clock);
         let mut model = vec![0i64; m];
+        let mut drained = vec![];
+        let mut read = 0usize;
         for tile in 0..tiles {
             let mut t = 0;
             while t < m {
@@ -269,20 +276,31 @@ proptest! {
                 acc.valid_in.next = !bubble;
                 acc.first_in.next = !bubble && t == 0;
                 acc.acc_in.next = tile > 0;
+                acc.bank_in.next = bank;
                 acc.psum_in.next = twos::<P>(v);
+                // Meanwhile the drain reads the other bank.
+                acc.drain_rd.next = true;
+                acc.drain_bank.next = !bank;
+                acc.drain_addr.next = twos::<AD>((read % m) as i64);
                 if !bubble {
                     model[t] = if tile > 0 { model[t] + v } else { v };
                     t += 1;
                 }
                 clock_cycle(&mut acc, |u| &mut u.clock);
+                drained.push(signed_value(acc.acc_out.val()));
+                read += 1;
             }
-            acc.valid_in.next = false;
-            acc.first_in.next = false;
-            // Runs are at least two cycles apart (a command fetch between).
-            clock_cycle(&mut acc, |u| &mut u.clock);
         }
+        acc.valid_in.next = false;
+        acc.first_in.next = false;
+        acc.drain_rd.next = false;
         clock_cycle(&mut acc, |u| &mut u.clock);
-        acc.drain.next = true;
+        clock_cycle(&mut acc, |u| &mut u.clock);
+        acc.drain_rd.next = true;
+        for (i, &v) in drained.iter().enumerate() {
+            prop_assert_eq!(v, other[i % m], "other bank, read {}", i);
+        }
+        acc.drain_bank.next = bank;
         for (t, &want) in model.iter().enumerate() {
             acc.drain_addr.next = twos::<AD>(t as i64);
             clock_cycle(&mut acc, |u| &mut u.clock);

@@ -1,6 +1,6 @@
-//! Shared by the hdl tests: small array configurations for the heavy random
-//! tests (the same code serves every configuration), random layers with
-//! extreme values mixed in, and the rust-hdl clocking helpers.
+//! Shared by the hdl tests: the small array configurations
+//! (onebit_hdl::presets::small), random values with extremes mixed in, and
+//! the rust-hdl clocking helpers.
 #![allow(dead_code)]
 
 use ndarray::Array2;
@@ -10,67 +10,7 @@ use onebit_core::synth::SplitMix64;
 use onebit_core::{ArrayConfig, QuantizedLayer};
 use rust_hdl::prelude::*;
 
-/// 4×4, 8-bit weight beats (2 per tile), small accumulators.
-pub const T4X4: ArrayConfig = ArrayConfig {
-    rows: 4,
-    cols: 4,
-    act_bits: 8,
-    g_bits: 8,
-    lane_bits: 12,
-    h_bits: 16,
-    out_bits: 18,
-    weight_beat_bits: 8,
-    max_k: 256,
-    acc_depth: 4,
-};
-
-/// 4×3: rows ≠ cols, 4-bit beats (3 per tile), narrow lanes and outputs so
-/// both saturations happen often.
-pub const T4X3: ArrayConfig = ArrayConfig {
-    rows: 4,
-    cols: 3,
-    act_bits: 8,
-    g_bits: 8,
-    lane_bits: 9,
-    h_bits: 12,
-    out_bits: 10,
-    weight_beat_bits: 4,
-    max_k: 64,
-    acc_depth: 5,
-};
-
-/// 3×2 with 3-bit beats (not a power of two anywhere), 6-bit activations.
-pub const T3X2: ArrayConfig = ArrayConfig {
-    rows: 3,
-    cols: 2,
-    act_bits: 6,
-    g_bits: 7,
-    lane_bits: 10,
-    h_bits: 16,
-    out_bits: 14,
-    weight_beat_bits: 3,
-    max_k: 100,
-    acc_depth: 3,
-};
-
-/// 1×1: the degenerate array (no skew, one column).
-pub const T1X1: ArrayConfig = ArrayConfig {
-    rows: 1,
-    cols: 1,
-    act_bits: 8,
-    g_bits: 8,
-    lane_bits: 8,
-    h_bits: 16,
-    out_bits: 12,
-    weight_beat_bits: 1,
-    max_k: 16,
-    acc_depth: 2,
-};
-
-onebit_hdl::accelerator_for!(t4x4, crate::common::T4X4);
-onebit_hdl::accelerator_for!(t4x3, crate::common::T4X3);
-onebit_hdl::accelerator_for!(t3x2, crate::common::T3X2);
-onebit_hdl::accelerator_for!(t1x1, crate::common::T1X1);
+pub use onebit_hdl::presets::small::{t1x1, t3x2, t4x3, t4x4, T1X1, T3X2, T4X3, T4X4};
 
 /// A value in the `bits`-wide port range, with the extremes (and ±1, 0)
 /// drawn a quarter of the time.

@@ -1,11 +1,9 @@
-//! The hdl crate's tests, in one binary so the accelerator's generic code is
-//! compiled once: blocks against the numerics contract, the whole accelerator
-//! against the reference, Verilog lint and elaboration, and the Verilog
-//! replaying rust-hdl runs in Icarus Verilog.
+//! The hdl crate's tests, in one binary so the generic code is compiled
+//! once: each block against the numerics contract in rust-hdl's simulator,
+//! and Verilog lint and elaboration. The whole accelerator against the
+//! reference, through the driver, is tested in sim/ (sim/tests/rusthdl and
+//! sim/tests/equivalence.rs), since the HDL does not depend on the driver.
 
-mod accelerator;
 mod blocks;
-mod bridge;
 mod common;
-mod iverilog;
 mod verilog;

@@ -40,6 +40,8 @@ fn test_configs_lint_and_elaborate() {
     check("t4x3", &generate(&crate::common::t4x3::build().unwrap()).unwrap());
     check("t1x1", &generate(&crate::common::t1x1::build().unwrap()).unwrap());
     check("t3x2", &generate(&crate::common::t3x2::build().unwrap()).unwrap());
+    check("t4x4", &generate(&crate::common::t4x4::build().unwrap()).unwrap());
+    check("t6x4", &generate(&presets::t6x4::build().unwrap()).unwrap());
 }
 
 /// A design that fails rust-hdl's checks is an error, not a panic: here an

@@ -8,38 +8,28 @@ use crate::common::*;
 use onebit_core::reference::integer_forward_naive;
 use onebit_core::synth::SplitMix64;
 use onebit_core::ArrayConfig;
-use onebit_driver::bytelink::{self, BytePorts};
-use onebit_driver::{Program, StallPolicy};
+use onebit_core::ports::BytePorts;
+use onebit_core::wire::framing;
+use onebit_driver::bytelink::{self, ByteLinkDevice, SerialLink};
+use onebit_driver::{run_layer, Deadline, DriverError, Job, Program, StallPolicy};
+use onebit_hdl::rust_hdl::prelude::*;
 use onebit_hdl::uart::{baud_divisor, UartRx, UartTx};
 use proptest::prelude::*;
-use rust_hdl::prelude::*;
 
 onebit_hdl::board_for!(b4x3, crate::common::T4X3);
 onebit_hdl::board_for!(b3x2, crate::common::T3X2);
 
-fn check_bridged(
-    cfg: &ArrayConfig,
-    dev: &mut impl BytePorts,
-    seed: u64,
-    k: usize,
-    n: usize,
-    m: usize,
-    stall: f32,
-) {
+fn check_bridged<B: BytePorts>(cfg: &ArrayConfig, dev: B, seed: u64, k: usize, n: usize, m: usize, stall: f32) -> B {
     let mut rng = SplitMix64(seed);
     let layer = random_layer(&mut rng, cfg, k, n);
     let x = random_activations(&mut rng, cfg, m, k);
     let want = integer_forward_naive(cfg, &layer, x.view()).unwrap();
     let p = Program::compile(cfg, &layer, x.view()).unwrap();
-    let stalls = (stall > 0.0).then_some(StallPolicy {
-        seed: seed ^ 0xb7e,
-        stall,
-    });
-    let (got, _cycles) = bytelink::run(dev, &p, stalls, 2_000_000).unwrap();
-    assert_eq!(
-        got, want,
-        "{cfg}: K={k} N={n} M={m} seed={seed} stall={stall}"
-    );
+    let stalls = (stall > 0.0).then_some(StallPolicy { seed: seed ^ 0xb7e, stall });
+    let mut dev = ByteLinkDevice::new(dev, *cfg).with_stalls(stalls);
+    let run = run_layer(&mut dev, &p, "bridged", Deadline::for_config(cfg)).unwrap();
+    assert_eq!(run.output, want, "{cfg}: K={k} N={n} M={m} seed={seed} stall={stall}");
+    dev.ports
 }
 
 proptest! {
@@ -49,21 +39,21 @@ proptest! {
     /// 10-bit outputs (2 bytes).
     #[test]
     fn bridged_t4x3_matches_reference(seed: u64, k in 1usize..10, n in 1usize..7, m in 1usize..8, stall in 0.0f32..0.6) {
-        check_bridged(&T4X3, &mut b4x3::build_bridged().unwrap(), seed, k, n, m, stall);
+        check_bridged(&T4X3, b4x3::build_bridged().unwrap(), seed, k, n, m, stall);
     }
 
     /// 3×2: 18-bit activation words (3 bytes, 6 unused bits), 3-bit beats, 14-bit outputs.
     #[test]
     fn bridged_t3x2_matches_reference(seed: u64, k in 1usize..8, n in 1usize..5, m in 1usize..5, stall in 0.0f32..0.6) {
-        check_bridged(&T3X2, &mut b3x2::build_bridged().unwrap(), seed, k, n, m, stall);
+        check_bridged(&T3X2, b3x2::build_bridged().unwrap(), seed, k, n, m, stall);
     }
 }
 
 /// The preset the iCE40 bitstream carries, once, with stalls.
 #[test]
 fn bridged_ice40_up5k_matches_reference() {
-    let mut dev = onebit_hdl::board::presets::ice40_up5k::build_bridged().unwrap();
-    check_bridged(&ArrayConfig::ICE40_UP5K, &mut dev, 11, 13, 9, 3, 0.3);
+    let dev = onebit_hdl::board::presets::ice40_up5k::build_bridged().unwrap();
+    check_bridged(&ArrayConfig::ICE40_UP5K, dev, 11, 13, 9, 3, 0.3);
 }
 
 /// A header byte that names no stream is dropped and flagged; the link then
@@ -82,7 +72,7 @@ fn bad_header_is_flagged_and_skipped() {
     dev.set_rx(false, 0);
     dev.eval();
     assert!(dev.bad_header.val());
-    check_bridged(&T4X3, &mut dev, 5, 6, 4, 2, 0.2);
+    check_bridged(&T4X3, dev, 5, 6, 4, 2, 0.2);
 }
 
 #[derive(LogicBlock)]
@@ -311,8 +301,8 @@ fn board_over_uart(seed: u64, k: usize, n: usize, m: usize) -> BoardTrace {
     let x = random_activations(&mut rng, &cfg, m, k);
     let want = integer_forward_naive(&cfg, &layer, x.view()).unwrap();
     let p = Program::compile(&cfg, &layer, x.view()).unwrap();
-    let segments = bytelink::encode(&p).unwrap();
-    let per_word = bytelink::output_word_bytes(&cfg);
+    let segments = bytelink::encode(&Job::of(&p)).unwrap();
+    let per_beat = framing::output_beat_bytes(&cfg);
     let mut host = SerialHost::new(divisor);
     let mut expected_bytes = 0;
     let mut trace: BoardTrace = vec![];
@@ -340,7 +330,7 @@ fn board_over_uart(seed: u64, k: usize, n: usize, m: usize) -> BoardTrace {
                 step(&mut board, &mut host);
             }
         }
-        expected_bytes += seg.words_after * per_word;
+        expected_bytes += seg.outputs_after * per_beat;
         while host.received.len() < expected_bytes {
             step(&mut board, &mut host);
         }
@@ -354,8 +344,8 @@ fn board_over_uart(seed: u64, k: usize, n: usize, m: usize) -> BoardTrace {
         expected_bytes,
         "bytes beyond the program's words"
     );
-    let words = bytelink::decode_words(&cfg, &host.received).unwrap();
-    assert_eq!(p.assemble(&words).unwrap(), want);
+    let beats = bytelink::decode_beats(&cfg, &host.received);
+    assert_eq!(p.assemble(&beats).unwrap(), want);
     assert!(!board.led_error.val(), "error LED lit");
     trace
 }
@@ -474,6 +464,20 @@ struct SimulatedSerialPort {
 }
 
 impl SimulatedSerialPort {
+    /// Hold the line low for the break time (two characters), then idle.
+    fn send_break(&mut self) {
+        let cycles = onebit_hdl::board::break_cycles(self.host.divisor as u16) as u64 + 4 * self.host.divisor;
+        for _ in 0..cycles {
+            self.board.uart_rx.next = false;
+            settle(&mut self.board);
+            tick(&mut self.board, |b| &mut b.clock);
+        }
+        for _ in 0..4 * self.host.divisor {
+            self.step();
+        }
+        self.read = self.host.received.len();
+    }
+
     fn step(&mut self) {
         self.board.uart_rx.next = self.host.line();
         settle(&mut self.board);
@@ -516,14 +520,15 @@ impl std::io::Read for SimulatedSerialPort {
     }
 }
 
-/// The host-side transport loop (`bytelink::run_transport`, what a serial
-/// port on a real board is driven with) against the simulated board top:
-/// results match the reference; a program whose DRAIN asks for more tokens
-/// than were run makes the device go silent early, which is an error, not a hang.
+/// The host-side serial device (`SerialLink`, what a real board's port is
+/// driven with) against the simulated board top: results match the
+/// reference; a line that loses bytes leaves the board waiting, which the
+/// driver reports (layer, step, phase) instead of hanging; a UART break then
+/// resets the board, which runs the program again correctly.
 #[test]
-fn transport_loop_drives_the_simulated_board() {
+fn serial_link_drives_the_simulated_board_and_recovers_with_a_break() {
     let cfg = T4X3;
-    let port = || SimulatedSerialPort {
+    let mut port = SimulatedSerialPort {
         board: b4x3::build_board(400, 100, false).unwrap(),
         host: SerialHost::new(4),
         read: 0,
@@ -536,20 +541,22 @@ fn transport_loop_drives_the_simulated_board() {
     let x = random_activations(&mut rng, &cfg, m, k);
     let want = integer_forward_naive(&cfg, &layer, x.view()).unwrap();
     let p = Program::compile(&cfg, &layer, x.view()).unwrap();
-    let words = bytelink::run_transport(&mut port(), &p).unwrap();
-    assert_eq!(p.assemble(&words).unwrap(), want);
-    // A line that loses every byte after the first 20: the device never
-    // gets its DRAIN, stays silent, and the host reports it instead of hanging.
-    let mut lossy = port();
-    lossy.drop_after = Some(20);
-    match bytelink::run_transport(&mut lossy, &p) {
-        Err(bytelink::LinkError::Silent {
-            segment: 0,
-            got: 0,
-            want,
-        }) => {
-            assert_eq!(want, m * cfg.cols * bytelink::output_word_bytes(&cfg))
+    let deadline = Deadline::IdleTime(std::time::Duration::from_millis(300));
+    let run = run_layer(&mut SerialLink { link: &mut port, config: cfg }, &p, "serial", deadline).unwrap();
+    assert_eq!(run.output, want);
+    // Every byte after the next 20 is lost: the board never gets its DRAIN.
+    port.drop_after = Some(port.written + 20);
+    match run_layer(&mut SerialLink { link: &mut port, config: cfg }, &p, "serial", deadline) {
+        Err(DriverError::Device { layer, step, phase, fault, .. }) => {
+            assert_eq!(layer, "serial");
+            assert!(step.starts_with("tile 0") || step.starts_with("drain 0"), "{step}");
+            assert!(fault.contains("stopped"), "{fault} ({phase})");
         }
-        other => panic!("expected a silent device, got {other:?}"),
+        other => panic!("expected the board to be reported stopped, got {other:?}"),
     }
+    // The bridge holds a half-received beat: a break resets it.
+    port.drop_after = None;
+    port.send_break();
+    let run = run_layer(&mut SerialLink { link: &mut port, config: cfg }, &p, "serial", deadline).unwrap();
+    assert_eq!(run.output, want, "after the break");
 }

@@ -8,7 +8,8 @@
 use crate::common::*;
 use onebit_core::synth::SplitMix64;
 use onebit_core::ArrayConfig;
-use onebit_driver::{run, DevicePorts, Program, StallPolicy};
+use onebit_core::ports::DevicePorts;
+use onebit_driver::{run_layer, Deadline, PortDevice, Program, StallPolicy};
 use std::fmt::Write as _;
 use std::process::Command;
 
@@ -17,12 +18,13 @@ use std::process::Command;
 struct Cycle {
     cmd: (bool, u32),
     w: (bool, Vec<u32>),
-    s: (bool, u16),
+    s: (bool, Vec<u32>),
+    reset: bool,
     x: (bool, Vec<u32>),
     o_ready: bool,
     ready: [bool; 4],
     o_valid: bool,
-    o_data: u64,
+    o_data: Vec<u32>,
 }
 
 struct Tracer<D> {
@@ -32,6 +34,10 @@ struct Tracer<D> {
 }
 
 impl<D: DevicePorts> DevicePorts for Tracer<D> {
+    fn set_reset(&mut self, r: bool) {
+        self.now.reset = r;
+        self.dev.set_reset(r)
+    }
     fn set_cmd(&mut self, v: bool, d: u32) {
         self.now.cmd = (v, d);
         self.dev.set_cmd(v, d)
@@ -40,8 +46,8 @@ impl<D: DevicePorts> DevicePorts for Tracer<D> {
         self.now.w = (v, d.to_vec());
         self.dev.set_weight(v, d)
     }
-    fn set_scale(&mut self, v: bool, d: u16) {
-        self.now.s = (v, d);
+    fn set_scale(&mut self, v: bool, d: &[u32]) {
+        self.now.s = (v, d.to_vec());
         self.dev.set_scale(v, d)
     }
     fn set_activation(&mut self, v: bool, d: &[u32]) {
@@ -70,7 +76,7 @@ impl<D: DevicePorts> DevicePorts for Tracer<D> {
     fn out_valid(&self) -> bool {
         self.dev.out_valid()
     }
-    fn out_data(&self) -> u64 {
+    fn out_data(&self) -> Vec<u32> {
         self.dev.out_data()
     }
     fn tick(&mut self) {
@@ -116,12 +122,13 @@ fn push_words(bits: &mut Vec<bool>, words: &[u32], width: usize) {
 }
 
 fn replay_in_iverilog(name: &str, cfg: &ArrayConfig, verilog: &str, trace: &[Cycle]) {
-    let (wb, xb, ob) = (
+    let (wb, xb, sb, ob) = (
         cfg.weight_beat_bits as usize,
-        cfg.rows * cfg.act_bits as usize,
-        cfg.out_bits as usize,
+        cfg.activation_beat_bits(),
+        cfg.scale_beat_bits(),
+        cfg.out_beat_bits(),
     );
-    let in_w = 1 + 32 + 1 + wb + 1 + 16 + 1 + xb + 1;
+    let in_w = 1 + 32 + 1 + wb + 1 + sb + 1 + xb + 1 + 1;
     let out_w = 4 + 1 + ob;
     let mut stim = String::new();
     for c in trace {
@@ -131,15 +138,16 @@ fn replay_in_iverilog(name: &str, cfg: &ArrayConfig, verilog: &str, trace: &[Cyc
         push(&mut b, c.w.0 as u64, 1);
         push_words(&mut b, &c.w.1, wb);
         push(&mut b, c.s.0 as u64, 1);
-        push(&mut b, c.s.1 as u64, 16);
+        push_words(&mut b, &c.s.1, sb);
         push(&mut b, c.x.0 as u64, 1);
         push_words(&mut b, &c.x.1, xb);
         push(&mut b, c.o_ready as u64, 1);
+        push(&mut b, c.reset as u64, 1);
         for r in c.ready {
             push(&mut b, r as u64, 1);
         }
         push(&mut b, c.o_valid as u64, 1);
-        push(&mut b, c.o_data, ob);
+        push_words(&mut b, &c.o_data, ob);
         stim.push_str(&hex(&b));
         stim.push('\n');
     }
@@ -154,12 +162,12 @@ module tb;
   reg clock = 0;
   reg cmd_valid; reg [31:0] cmd_data;
   reg w_valid; reg [{wb1}:0] w_data;
-  reg s_valid; reg [15:0] s_data;
+  reg s_valid; reg [{sb1}:0] s_data;
   reg x_valid; reg [{xb1}:0] x_data;
-  reg o_ready;
+  reg o_ready; reg reset;
   wire cmd_ready, w_ready, s_ready, x_ready, o_valid;
   wire [{ob1}:0] o_data;
-  top dut(.clock(clock), .cmd_data(cmd_data), .cmd_valid(cmd_valid), .cmd_ready(cmd_ready),
+  top dut(.clock(clock), .reset(reset), .cmd_data(cmd_data), .cmd_valid(cmd_valid), .cmd_ready(cmd_ready),
           .w_data(w_data), .w_valid(w_valid), .w_ready(w_ready), .s_data(s_data), .s_valid(s_valid),
           .s_ready(s_ready), .x_data(x_data), .x_valid(x_valid), .x_ready(x_ready),
           .o_data(o_data), .o_valid(o_valid), .o_ready(o_ready));
@@ -170,7 +178,7 @@ module tb;
     $readmemh("stim.hex", stim);
     errors = 0;
     for (i = 0; i < {n}; i = i + 1) begin
-      {{o_ready, x_data, x_valid, s_data, s_valid, w_data, w_valid, cmd_data, cmd_valid}} = stim[i][{iw1}:0];
+      {{reset, o_ready, x_data, x_valid, s_data, s_valid, w_data, w_valid, cmd_data, cmd_valid}} = stim[i][{iw1}:0];
       want = stim[i][{tw1}:{in_w}];
       #1;
       if ({{o_data, o_valid, x_ready, s_ready, w_ready, cmd_ready}} !== want) begin
@@ -186,6 +194,7 @@ endmodule
 "#,
         wb1 = wb - 1,
         xb1 = xb - 1,
+        sb1 = sb - 1,
         ob1 = ob - 1,
         tw1 = in_w + out_w - 1,
         ow1 = out_w - 1,
@@ -221,13 +230,14 @@ fn record<D: DevicePorts>(dev: D, cfg: &ArrayConfig, seed: u64, k: usize, n: usi
     let layer = random_layer(&mut rng, cfg, k, n);
     let x = random_activations(&mut rng, cfg, m, k);
     let p = Program::compile(cfg, &layer, x.view()).unwrap();
-    let mut t = Tracer {
-        dev,
-        now: Cycle::default(),
-        trace: vec![],
-    };
-    run(&mut t, &p, Some(StallPolicy { seed, stall: 0.3 }), 1_000_000).unwrap();
-    t.trace
+    let t = Tracer { dev, now: Cycle::default(), trace: vec![] };
+    let mut dev = PortDevice::new(t, *cfg).with_stalls(Some(StallPolicy { seed, stall: 0.3 }));
+    // A reset in the middle of the recording: the reset port means in
+    // Verilog what it means in rust-hdl.
+    run_layer(&mut dev, &p, "replay", Deadline::for_config(cfg)).unwrap();
+    onebit_driver::Device::reset(&mut dev).unwrap();
+    run_layer(&mut dev, &p, "replay", Deadline::for_config(cfg)).unwrap();
+    dev.ports.trace
 }
 
 #[test]
@@ -243,6 +253,14 @@ fn t1x1_and_t3x2_verilog_replay_rust_hdl() {
     replay_in_iverilog("t1x1", &T1X1, &v, &record(t1x1::build().unwrap(), &T1X1, 4, 3, 2, 3));
     let v = onebit_hdl::verilog::generate(&t3x2::build().unwrap()).unwrap();
     replay_in_iverilog("t3x2", &T3X2, &v, &record(t3x2::build().unwrap(), &T3X2, 5, 7, 3, 4));
+}
+
+#[test]
+fn t6x4_verilog_replays_rust_hdl() {
+    use onebit_hdl::presets::t6x4;
+    let cfg = ArrayConfig::T6X4;
+    let v = onebit_hdl::verilog::generate(&t6x4::build().unwrap()).unwrap();
+    replay_in_iverilog("t6x4", &cfg, &v, &record(t6x4::build().unwrap(), &cfg, 8, 13, 9, 6));
 }
 
 #[test]

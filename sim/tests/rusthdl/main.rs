@@ -4,4 +4,6 @@
 //! and the generated Verilog replaying rust-hdl runs in Icarus (iverilog.rs).
 
 mod accelerator;
+mod bridge;
 mod common;
+mod iverilog;
