@@ -8,8 +8,9 @@
 //! smallest layers (docs/hardware.md).
 //!
 //! Each token carries its weight bank (one-hot `sel`) and its tags (`valid`,
-//! `first`, `acc`, `accbank`) down one shared chain of R registers: row r
-//! takes the bank from stage r, the south edge the tags from stage R.
+//! `first`, `acc`, `accbank`) down one shared chain of registers: row r ≥ 1
+//! takes the bank from stage r − 1 (R − 1 bank stages), the south edge the
+//! tags from stage R − 1 (R tag stages).
 //!
 //! Ports (one clock):
 //! | port            | dir | width | meaning |
@@ -116,7 +117,7 @@ impl<
             pes: (0..R * C).map(|_| SignAccumulatePe::default()).collect(),
             skew_lane: (0..skews).map(|_| DFF::default()).collect(),
             stage_tags: (0..R).map(|_| DFF::default()).collect(),
-            stage_sel: (0..R).map(|_| DFF::default()).collect(),
+            stage_sel: (0..R - 1).map(|_| DFF::default()).collect(),
             wr_en: (0..B).map(|_| DFF::default()).collect(),
             wr_bits: Default::default(),
             west_tag: Default::default(),
@@ -178,14 +179,12 @@ impl<
         self.west_tag.next = tag;
         for j in 0..R {
             self.stage_tags[j].clock.next = clock;
-            self.stage_sel[j].clock.next = clock;
-            let (t, s) = if j == 0 {
-                (tag, self.west_sel.val())
-            } else {
-                (self.stage_tags[j - 1].q.val(), self.stage_sel[j - 1].q.val())
-            };
+            let t = if j == 0 { tag } else { self.stage_tags[j - 1].q.val() };
             self.stage_tags[j].d.next = if reset { Bits::<4>::default() } else { t };
-            self.stage_sel[j].d.next = s;
+        }
+        for j in 0..R - 1 {
+            self.stage_sel[j].clock.next = clock;
+            self.stage_sel[j].d.next = if j == 0 { self.west_sel.val() } else { self.stage_sel[j - 1].q.val() };
         }
         // Weight write stage.
         let (fire, group, bank) = (self.w_fire.val(), self.w_group.val(), self.w_bank.val());
@@ -293,14 +292,13 @@ impl<
         n.into_slice("west_tag", TAG_ACCBANK, 1, "west_accbank");
         for j in 0..R {
             n.wire(&format!("stage_tags${j}$clock"), "clock");
-            n.wire(&format!("stage_sel${j}$clock"), "clock");
-            let (t, s) = if j == 0 {
-                ("west_tag".to_string(), "west_sel".to_string())
-            } else {
-                (format!("stage_tags${}$q", j - 1), format!("stage_sel${}$q", j - 1))
-            };
+            let t = if j == 0 { "west_tag".to_string() } else { format!("stage_tags${}$q", j - 1) };
             n.wire(&format!("stage_tags${j}$d"), &t);
             n.when("reset", |n| n.constant(&format!("stage_tags${j}$d"), Bits::<4>::default()));
+        }
+        for j in 0..R - 1 {
+            n.wire(&format!("stage_sel${j}$clock"), "clock");
+            let s = if j == 0 { "west_sel".to_string() } else { format!("stage_sel${}$q", j - 1) };
             n.wire(&format!("stage_sel${j}$d"), &s);
         }
         for g in 0..B {

@@ -15,8 +15,9 @@
 //! clock runs; 2^23 cycles per half period). LED polarity is a constructor
 //! argument (the iCEBreaker's LEDs are active low, the ULX3S's active high).
 //! A UART break (`uart_rx` low for two character times, [`break_cycles`])
-//! resets the bridge and the accelerator; `BridgedAccelerator` has a
-//! `reset` port instead.
+//! resets the bridge and the accelerator until two character times after
+//! the line rises again (the receiver's bytes from the break are dropped);
+//! `BridgedAccelerator` has a `reset` port instead.
 //!
 //! `board_for!(name, CONFIG)` derives every const width from one
 //! `ArrayConfig`, like `accelerator_for!`.
@@ -200,6 +201,7 @@ pub struct OneBitBoard<
     core: BridgedAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB, SR, BB>,
     blink: DFF<Bits<24>>,
     rx_low: DFF<Bits<24>>,
+    holdoff: DFF<Bits<24>>,
     error: Signal<Local, Bit>,
     led_off: Constant<Bit>,
     one24: Constant<Bits<24>>,
@@ -258,6 +260,7 @@ impl<
             core: BridgedAccelerator::new(cfg)?,
             blink: Default::default(),
             rx_low: Default::default(),
+            holdoff: Default::default(),
             error: Default::default(),
             led_off: Constant::new(leds_active_low),
             one24: Constant::new(twos::<24>(1)),
@@ -294,7 +297,7 @@ impl<
 {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, blink, rx_low);
+        dff_setup!(self, clock, blink, rx_low, holdoff);
         // A UART break (the line held low for two character times) resets
         // the bridge and the accelerator, so a host can recover a board
         // whose streams it left half-sent.
@@ -305,7 +308,16 @@ impl<
         if !self.uart_rx.val() & (self.rx_low.q.val() == self.break_cycles.val()) {
             self.rx_low.d.next = self.break_cycles.val();
         }
-        self.core.reset.next = self.rx_low.q.val() == self.break_cycles.val();
+        // The reset lasts another two characters after the line rises, so
+        // the receiver's last half-frame of the break is dropped too.
+        if self.holdoff.q.val() != self.zero24.val() {
+            self.holdoff.d.next = self.holdoff.q.val() - self.one24.val();
+        }
+        if self.rx_low.q.val() == self.break_cycles.val() {
+            self.holdoff.d.next = self.break_cycles.val();
+        }
+        self.core.reset.next = (self.rx_low.q.val() == self.break_cycles.val()) | (self.holdoff.q.val() != self.zero24.val());
+        self.receiver.clear.next = self.core.reset.val();
         self.receiver.clock.next = self.clock.val();
         self.transmitter.clock.next = self.clock.val();
         self.core.clock.next = self.clock.val();

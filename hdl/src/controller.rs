@@ -200,7 +200,6 @@ pub struct Controller<const AD: usize, const NB: usize, const B: usize, const NO
     dr_start: Signal<Local, Bit>,
     dr_start_count: Signal<Local, Bits<16>>,
     consume: Signal<Local, Bit>,
-    present_next: Signal<Local, Bit>,
     row_free: Signal<Local, Bit>,
     pop_l: Signal<Local, Bit>,
     pop_last_beat: Signal<Local, Bit>,
@@ -222,6 +221,7 @@ pub struct Controller<const AD: usize, const NB: usize, const B: usize, const NO
     beat_first: Constant<Bits<NOB>>,
     beat_last: Constant<Bits<NOB>>,
     nb_zero: Constant<Bits<NB>>,
+    nb_one: Constant<Bits<NB>>,
     h_none: Constant<Bits<2>>,
     h_bank0: Constant<Bits<2>>,
     h_bank1: Constant<Bits<2>>,
@@ -354,7 +354,6 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Control
             dr_start: Default::default(),
             dr_start_count: Default::default(),
             consume: Default::default(),
-            present_next: Default::default(),
             row_free: Default::default(),
             pop_l: Default::default(),
             pop_last_beat: Default::default(),
@@ -375,6 +374,7 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Control
             beat_first: Constant::new(Bits::<NOB>::default().replace_bit(0, true)),
             beat_last: Constant::new(Bits::<NOB>::default().replace_bit(NOB - 1, true)),
             nb_zero: Constant::new(twos::<NB>(0)),
+            nb_one: Constant::new(twos::<NB>(1)),
             h_none: Constant::new(twos::<2>(0)),
             h_bank0: Constant::new(twos::<2>(1)),
             h_bank1: Constant::new(twos::<2>(2)),
@@ -430,11 +430,10 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
         if self.ld_bank.q.val() == self.nb_last.val() {
             self.ld_next.next = self.bank_zero.val();
         }
-        self.ld_sel.next = self.nb_zero.val();
+        self.ld_sel.next = self.nb_one.val() << self.ld_bank.q.val();
         self.bank_free.next = false;
         for b in 0..NB {
             if self.ld_bank.q.val().index() == b {
-                self.ld_sel.next = self.nb_zero.val().replace_bit(b, true);
                 self.bank_free.next = !self.bank_full[b].q.val()
                     & ((self.bank_hold[b].q.val() == self.zero.val()) | !self.lock_hold.val());
             }
@@ -561,12 +560,7 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
         self.x_ready.next = self.run_active.q.val();
         self.accept.next = self.run_active.q.val() & self.x_valid.val();
         self.run_last.next = self.accept.val() & (self.run_left.q.val() == self.one.val());
-        self.run_oh.next = self.nb_zero.val();
-        for b in 0..NB {
-            if self.run_bank.q.val().index() == b {
-                self.run_oh.next = self.nb_zero.val().replace_bit(b, true);
-            }
-        }
+        self.run_oh.next = self.nb_one.val() << self.run_bank.q.val();
         self.run_sel.next = self.run_oh.val();
         // The tile to start: the next bank after a last token, else this one.
         self.cand_bank.next = self.run_bank.q.val();
@@ -659,7 +653,6 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
             }
         }
         self.consume.next = self.rd_valid.q.val() & self.row_free.val();
-        self.present_next.next = false;
         self.drain_rd.next = false;
         self.drain_bank.next = self.dr_bank.q.val();
         self.drain_addr.next = self.rd_token.q.val().get_bits::<AD>(0);

@@ -21,7 +21,6 @@
 //! | `h_in`      | in  | H     | the column's h_q |
 //! | `valid_out` | out | 1     | `word_out` holds a word (the output stream's valid) |
 //! | `word_out`  | out | O     | the scaled, saturated output word |
-//! | `busy`      | out | 1     | some stage holds a word |
 
 use crate::util::{high_mask, twos, twos_flipped, Mul16};
 use onebit_core::ArrayConfig;
@@ -37,7 +36,6 @@ pub struct HScaler<const ACC: usize, const H: usize, const O: usize> {
     pub h_in: Signal<In, Bits<H>>,
     pub valid_out: Signal<Out, Bit>,
     pub word_out: Signal<Out, Bits<O>>,
-    pub busy: Signal<Out, Bit>,
     mul_lo: Mul16,
     mul_hi: Mul16,
     s1_valid: DFF<Bit>,
@@ -94,7 +92,6 @@ impl<const ACC: usize, const H: usize, const O: usize> HScaler<ACC, H, O> {
             h_in: Default::default(),
             valid_out: Default::default(),
             word_out: Default::default(),
-            busy: Default::default(),
             mul_lo: Default::default(),
             mul_hi: Default::default(),
             s1_valid: Default::default(),
@@ -138,7 +135,6 @@ impl<const ACC: usize, const H: usize, const O: usize> Logic for HScaler<ACC, H,
         dff_setup!(self, clock, s1_valid, s1_negative, s1_lo, s1_hi, s2_valid, s2_word);
         self.valid_out.next = self.s2_valid.q.val();
         self.word_out.next = self.s2_word.q.val();
-        self.busy.next = self.s1_valid.q.val() | self.s2_valid.q.val();
         // Stage 1: magnitudes and the two partial products.
         self.acc_neg.next = self.acc_in.val() >= self.acc_half.val();
         self.h_neg.next = self.h_in.val() >= self.h_half.val();

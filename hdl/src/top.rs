@@ -342,8 +342,14 @@ impl<
         }
         self.o_data.next = out;
         self.o_valid.next = self.hscalers[0].valid_out.val();
-        // Scale bits above the g or h fields are unused.
-        self.unused_inputs.next = parity(scale);
+        // Scale bits above the g or h fields are unused, pop_beat's bit 0 is
+        // the default beat (no test needed), and the h scalers move in
+        // lockstep, so only the first one's valid is read.
+        let mut unused = parity(scale) ^ parity(pop_beat);
+        for j in 1..OW {
+            unused ^= self.hscalers[j].valid_out.val();
+        }
+        self.unused_inputs.next = unused;
     }
 
     fn connect(&mut self) {
@@ -514,7 +520,9 @@ impl<
             n.into_slice("o_data", j * O, O, &format!("{hs}$word_out"));
         }
         n.wire("o_valid", "hscalers$0$valid_out");
-        n.sink("unused_inputs", &["s_data".to_string()]);
+        let mut unused = vec!["s_data".to_string(), "ctl$pop_beat".to_string()];
+        unused.extend((1..OW).map(|j| format!("hscalers${j}$valid_out")));
+        n.sink("unused_inputs", &unused);
         n.finish()
     }
 }

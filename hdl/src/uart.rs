@@ -19,6 +19,7 @@
 //! | `data`, `valid`, `ready` | out, out, in | 8, 1, 1 | received bytes |
 //! | `overrun`     | out | 1     | sticky: a byte was lost because the previous one was not taken |
 //! | `frame_error` | out | 1     | sticky: a stop bit read 0 |
+//! | `clear`       | in  | 1     | clear both sticky flags and drop the byte waiting (the board's break reset) |
 //!
 //! `UartTx` ports:
 //! | port          | dir | width | meaning |
@@ -57,6 +58,7 @@ pub fn baud_divisor(clock_hz: u64, baud: u64) -> Result<u16, String> {
 #[derive(Clone, Debug, LogicBlock)]
 pub struct UartRx {
     pub clock: Signal<In, Clock>,
+    pub clear: Signal<In, Bit>,
     pub rx: Signal<In, Bit>,
     pub data: Signal<Out, Bits<8>>,
     pub valid: Signal<Out, Bit>,
@@ -90,6 +92,7 @@ impl UartRx {
         assert!(divisor >= 4, "UART divisor {divisor} < 4");
         Self {
             clock: Default::default(),
+            clear: Default::default(),
             rx: Default::default(),
             data: Default::default(),
             valid: Default::default(),
@@ -184,6 +187,11 @@ impl Logic for UartRx {
                     self.shift.d.next = (self.shift.q.val() >> 1) | self.msb.val();
                 }
             }
+        }
+        if self.clear.val() {
+            self.overrun_flag.d.next = false;
+            self.frame_flag.d.next = false;
+            self.hold_valid.d.next = false;
         }
     }
 }

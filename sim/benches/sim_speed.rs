@@ -3,7 +3,7 @@
 //! Writes bench-results/sim-speed.json. Run: `cargo bench -p onebit-sim --bench sim_speed`.
 
 use onebit_core::ArrayConfig;
-use onebit_driver::Program;
+use onebit_driver::{run_layer, Deadline, PortDevice, Program};
 use onebit_sim::suite::{make_layer, Fill};
 use onebit_sim::{DeviceOptions, VerilatorDevice};
 use std::time::Instant;
@@ -18,34 +18,35 @@ fn main() {
     let want = onebit_core::reference::integer_forward(&cfg, &layer, xq.view()).unwrap();
     let limit = 10_000_000;
 
-    let mut dev = VerilatorDevice::new("sim16", &DeviceOptions::default()).unwrap();
+    let deadline = Deadline::IdleCycles(limit);
+    let mut dev = PortDevice::new(VerilatorDevice::new("sim16", &DeviceOptions::default()).unwrap(), cfg);
     let reps = if full { 20 } else { 1 };
     let t = Instant::now();
     let mut v_cycles = 0;
     for _ in 0..reps {
-        let (got, stats) = onebit_driver::run(&mut dev, &program, None, limit).unwrap();
-        assert_eq!(got, want);
-        v_cycles += stats.cycles;
+        let run = run_layer(&mut dev, &program, "sim_speed", deadline).unwrap();
+        assert_eq!(run.output, want);
+        v_cycles += run.progress.cycles;
     }
     let v_secs = t.elapsed().as_secs_f64();
 
-    let mut hdl = onebit_hdl::presets::sim16::build().unwrap();
+    let mut hdl = PortDevice::new(onebit_hdl::presets::sim16::build().unwrap(), cfg);
     let t = Instant::now();
-    let (got, stats) = onebit_driver::run(&mut hdl, &program, None, limit).unwrap();
+    let run = run_layer(&mut hdl, &program, "sim_speed", deadline).unwrap();
     let h_secs = t.elapsed().as_secs_f64();
-    assert_eq!(got, want);
-    let h_cycles = stats.cycles;
+    assert_eq!(run.output, want);
+    let h_cycles = run.progress.cycles;
 
     let verilog = onebit_sim::VERILOG_FILES.iter().find(|(p, _)| *p == "sim16").unwrap().1;
     let dir = std::env::temp_dir().join(format!("onebit-sim-speed-{}", std::process::id()));
     let run = onebit_sim::icarus::run_program(std::path::Path::new(verilog), &program, &dir).unwrap();
-    assert_eq!(program.assemble(&run.words).unwrap(), want);
+    assert_eq!(program.assemble(&run.beats).unwrap(), want);
     let _ = std::fs::remove_dir_all(&dir);
 
     let v = v_cycles as f64 / v_secs;
     let h = h_cycles as f64 / h_secs;
     let i = run.cycles as f64 / run.seconds;
-    println!("sim16 accelerator, layer K={k} N={n} M={m}, {} cycles per run, all three outputs equal the reference", stats.cycles);
+    println!("sim16 accelerator, layer K={k} N={n} M={m}, {h_cycles} cycles per run, all three outputs equal the reference");
     println!("verilator {:>12.0} cycles/s ({v_cycles} cycles, {v_secs:.3} s, driver included)", v);
     println!("rust-hdl  {:>12.0} cycles/s ({h_cycles} cycles, {h_secs:.3} s, driver included)", h);
     println!("icarus    {:>12.0} cycles/s ({} cycles, {:.3} s of vvp)", i, run.cycles, run.seconds);

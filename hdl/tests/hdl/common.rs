@@ -10,7 +10,7 @@ use onebit_core::synth::SplitMix64;
 use onebit_core::{ArrayConfig, QuantizedLayer};
 use rust_hdl::prelude::*;
 
-pub use onebit_hdl::presets::small::{t1x1, t3x2, t4x3, t4x4, T1X1, T3X2, T4X3, T4X4};
+pub use onebit_hdl::presets::small::{t1x1, t3x2, t4x3, t4x4, T1X1, T3X2, T4X3};
 
 /// A value in the `bits`-wide port range, with the extremes (and ±1, 0)
 /// drawn a quarter of the time.

@@ -95,6 +95,7 @@ impl Logic for Loopback {
     fn update(&mut self) {
         self.tx.clock.next = self.clock.val();
         self.rx.clock.next = self.clock.val();
+        self.rx.clear.next = false;
         self.tx.data.next = self.data.val();
         self.tx.valid.next = self.valid.val();
         self.ready.next = self.tx.ready.val();
@@ -472,7 +473,8 @@ impl SimulatedSerialPort {
             settle(&mut self.board);
             tick(&mut self.board, |b| &mut b.clock);
         }
-        for _ in 0..4 * self.host.divisor {
+        // Idle until the board's reset has ended (two characters after the line rose).
+        for _ in 0..2 * onebit_hdl::board::break_cycles(self.host.divisor as u16) as u64 {
             self.step();
         }
         self.read = self.host.received.len();
@@ -559,4 +561,5 @@ fn serial_link_drives_the_simulated_board_and_recovers_with_a_break() {
     port.send_break();
     let run = run_layer(&mut SerialLink { link: &mut port, config: cfg }, &p, "serial", deadline).unwrap();
     assert_eq!(run.output, want, "after the break");
+    assert!(!port.board.led_error.val(), "the break must not light the error LED");
 }
