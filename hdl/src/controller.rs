@@ -11,7 +11,8 @@
 //!   the TILEs before it filled, marks that bank for draining, and switches
 //!   the following TILEs to the other accumulator bank.
 //! - **runner**: takes the loaded weight banks in order and accepts each
-//!   tile's tokens, one per cycle, going straight from one tile to the next.
+//!   tile's tokens, one per cycle, going straight from one tile to the next
+//!   (a tile's first token is taken in the cycle its bank shows loaded).
 //! - **drain**: reads a marked accumulator bank token by token (a whole row
 //!   of C sums per read) into the row register, which feeds the output
 //!   beats (`out_words_per_beat` words each) to the h scalers.
@@ -190,7 +191,10 @@ pub struct Controller<const AD: usize, const NB: usize, const B: usize, const NO
     ld_next: Signal<Local, Bits<8>>,
     accept: Signal<Local, Bit>,
     run_last: Signal<Local, Bit>,
-    cand_bank: Signal<Local, Bits<8>>,
+    cur_left: Signal<Local, Bits<16>>,
+    cur_first: Signal<Local, Bit>,
+    cur_acc: Signal<Local, Bit>,
+    cur_accbank: Signal<Local, Bit>,
     cand_ready: Signal<Local, Bit>,
     cand_count: Signal<Local, Bits<16>>,
     cand_acc: Signal<Local, Bit>,
@@ -236,17 +240,21 @@ pub struct Controller<const AD: usize, const NB: usize, const B: usize, const NO
 
 impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Controller<AD, NB, B, NOB> {
     /// Cycles a weight bank stays reserved after its tile's last token was
-    /// accepted: the token's lanes leave the g scalers a cycle later and
-    /// reach row R−1 R−1 cycles after that; a new beat is written a cycle
-    /// after it is taken. R cycles cover it with a cycle to spare.
+    /// accepted (at cycle t): its lanes leave the g scalers at t + 1 and row
+    /// R−1 reads the bank at t + R; a beat the loader takes at cycle y is
+    /// written at the end of y + 1, and the loader may take one from
+    /// t + 1 + hold on. So hold ≥ R − 2 (the tests show R − 3 corrupts
+    /// results); R − 1 keeps a cycle to spare.
     pub fn hold_cycles(cfg: &ArrayConfig) -> usize {
-        cfg.rows
+        cfg.rows.saturating_sub(1)
     }
-    /// Cycles from accepting a token until its sums may be read by the drain:
-    /// g scaler 1, array R, accumulator read and write 2, plus a cycle so the
-    /// drain's read never meets the write in the same edge.
+    /// Cycles from accepting a token until the drain may address its sums:
+    /// the lanes leave the g scalers a cycle after the token is accepted, the
+    /// sums leave the array R cycles later, and the accumulator writes them
+    /// at the end of the next cycle; the drain's first read must come at a
+    /// later edge than that write. Exact: R + 1 corrupts results (tested).
     pub fn flush_cycles(cfg: &ArrayConfig) -> usize {
-        cfg.rows + 3
+        cfg.rows + 2
     }
 
     pub fn new(cfg: &ArrayConfig, locks: Interlocks) -> Self {
@@ -344,7 +352,10 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Control
             ld_next: Default::default(),
             accept: Default::default(),
             run_last: Default::default(),
-            cand_bank: Default::default(),
+            cur_left: Default::default(),
+            cur_first: Default::default(),
+            cur_acc: Default::default(),
+            cur_accbank: Default::default(),
             cand_ready: Default::default(),
             cand_count: Default::default(),
             cand_acc: Default::default(),
@@ -552,33 +563,41 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
             self.ld_bank.d.next = self.ld_next.val();
         }
 
-        // ---- Runner.
+        // ---- Runner: takes the banks in order. An idle runner accepts the
+        // next tile's first token in the very cycle its bank shows loaded
+        // (x_ready depends only on registered state), using the bank's
+        // descriptor directly; later tokens use the runner's copy.
         self.run_next.next = self.run_bank.q.val() + self.bank_one.val();
         if self.run_bank.q.val() == self.nb_last.val() {
             self.run_next.next = self.bank_zero.val();
         }
-        self.x_ready.next = self.run_active.q.val();
-        self.accept.next = self.run_active.q.val() & self.x_valid.val();
-        self.run_last.next = self.accept.val() & (self.run_left.q.val() == self.one.val());
         self.run_oh.next = self.nb_one.val() << self.run_bank.q.val();
         self.run_sel.next = self.run_oh.val();
-        // The tile to start: the next bank after a last token, else this one.
-        self.cand_bank.next = self.run_bank.q.val();
-        if self.run_active.q.val() {
-            self.cand_bank.next = self.run_next.val();
-        }
         self.cand_ready.next = false;
         self.cand_count.next = self.zero.val();
         self.cand_acc.next = false;
         self.cand_accbank.next = false;
         for b in 0..NB {
-            if self.cand_bank.val().index() == b {
+            if self.run_bank.q.val().index() == b {
                 self.cand_ready.next = self.bank_full[b].q.val() & (!self.bank_wait[b].q.val() | !self.lock_reuse.val());
                 self.cand_count.next = self.bank_count[b].q.val();
                 self.cand_acc.next = self.bank_acc[b].q.val();
                 self.cand_accbank.next = self.bank_accbank[b].q.val();
             }
         }
+        self.cur_left.next = self.cand_count.val();
+        self.cur_first.next = true;
+        self.cur_acc.next = self.cand_acc.val();
+        self.cur_accbank.next = self.cand_accbank.val();
+        if self.run_active.q.val() {
+            self.cur_left.next = self.run_left.q.val();
+            self.cur_first.next = self.run_first.q.val();
+            self.cur_acc.next = self.run_acc.q.val();
+            self.cur_accbank.next = self.run_accbank.q.val();
+        }
+        self.x_ready.next = self.run_active.q.val() | self.cand_ready.val();
+        self.accept.next = self.x_ready.val() & self.x_valid.val();
+        self.run_last.next = self.accept.val() & (self.cur_left.val() == self.one.val());
         // Countdowns first: a token accepted now restarts its bank's.
         if self.flush0.q.val() != self.zero.val() {
             self.flush0.d.next = self.flush0.q.val() - self.one.val();
@@ -587,9 +606,12 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
             self.flush1.d.next = self.flush1.q.val() - self.one.val();
         }
         if self.accept.val() {
+            self.run_active.d.next = true;
             self.run_first.d.next = false;
-            self.run_left.d.next = self.run_left.q.val() - self.one.val();
-            if self.run_accbank.q.val() {
+            self.run_left.d.next = self.cur_left.val() - self.one.val();
+            self.run_acc.d.next = self.cur_acc.val();
+            self.run_accbank.d.next = self.cur_accbank.val();
+            if self.cur_accbank.val() {
                 self.flush1.d.next = self.flush_cycles.val();
             } else {
                 self.flush0.d.next = self.flush_cycles.val();
@@ -605,19 +627,11 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
                 }
             }
         }
-        if (self.run_last.val() | !self.run_active.q.val()) & self.cand_ready.val() {
-            self.run_active.d.next = true;
-            self.run_bank.d.next = self.cand_bank.val();
-            self.run_left.d.next = self.cand_count.val();
-            self.run_first.d.next = true;
-            self.run_acc.d.next = self.cand_acc.val();
-            self.run_accbank.d.next = self.cand_accbank.val();
-        }
         // Tags of the accepted token, aligned with the lanes it makes.
         self.tag_valid_r.d.next = self.accept.val() & !self.reset.val();
-        self.tag_first_r.d.next = self.run_first.q.val();
-        self.tag_acc_r.d.next = self.run_acc.q.val();
-        self.tag_accbank_r.d.next = self.run_accbank.q.val();
+        self.tag_first_r.d.next = self.cur_first.val();
+        self.tag_acc_r.d.next = self.cur_acc.val();
+        self.tag_accbank_r.d.next = self.cur_accbank.val();
         self.tag_sel_r.d.next = self.run_oh.val();
         self.tag_valid.next = self.tag_valid_r.q.val();
         self.tag_first.next = self.tag_first_r.q.val();

@@ -520,30 +520,3 @@ fn h_bank_free_is_needed() {
     interlock_is_needed("h_bank_free", &T4X4, |l| SlowOutput { dev: t4x4::build_with(l).unwrap(), cycle: 0 }, off, &cases);
 }
 
-#[test]
-fn scratch_debug() {
-    use onebit_core::numerics::FixedVector;
-    let cfg = T1X1;
-    for (gs, hs, signs, xs) in [
-        (vec![127, 127], vec![1 << 14], vec![1i8, 1], vec![100, 50]),
-        (vec![127, 127], vec![1 << 14], vec![1i8, -1], vec![100, 50]),
-        (vec![127, 64], vec![1 << 14], vec![1i8, 1], vec![100, 50]),
-        (vec![64, 127], vec![1 << 14], vec![1i8, 1], vec![100, 50]),
-        (vec![127, 127, 127], vec![1 << 14], vec![1i8, 1, 1], vec![100, 50, 20]),
-    ] {
-        let k = gs.len();
-        let layer = onebit_core::QuantizedLayer {
-            in_features: k,
-            out_features: 1,
-            signs: onebit_core::pack::pack_sign_values(&signs, 1, k),
-            g: FixedVector { q: gs.clone(), frac: 0 },
-            h: FixedVector { q: hs.clone(), frac: 0 },
-        };
-        let x = ndarray::Array2::from_shape_vec((1, k), xs.clone()).unwrap();
-        let want = integer_forward_naive(&cfg, &layer, x.view()).unwrap();
-        let p = Program::compile(&cfg, &layer, x.view()).unwrap();
-        let mut dev = PortDevice::new(t1x1::build().unwrap(), cfg);
-        let r = run_layer(&mut dev, &p, "dbg", Deadline::for_config(&cfg));
-        println!("g{gs:?} s{signs:?} x{xs:?}: want {:?} got {:?}", want.iter().collect::<Vec<_>>(), r.map(|r| r.output.iter().cloned().collect::<Vec<_>>()));
-    }
-}
