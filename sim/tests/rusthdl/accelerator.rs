@@ -125,10 +125,13 @@ fn extremes_saturate_like_the_reference() {
 /// K and N not multiples of R and C, M = 1 and M > 1.
 #[test]
 fn presets_match_reference() {
-    use onebit_hdl::presets::{ice40, sim16, t6x4};
+    use onebit_hdl::presets::{ecp5, ice40, sim16, t6x4};
     check_layer(&ArrayConfig::SIM16, sim16::build().unwrap(), 7, (37, 21, 3), 0.25);
     check_layer(&ArrayConfig::SIM16, sim16::build().unwrap(), 8, (20, 17, 1), 0.0);
     check_layer(&ArrayConfig::ICE40, ice40::build().unwrap(), 11, (19, 11, 5), 0.3);
+    // The 32×32 ecp5 preset (only the driver benchmark verilates it): K and
+    // N past one tile, random stalls.
+    check_layer(&ArrayConfig::ECP5, ecp5::build().unwrap(), 12, (45, 37, 3), 0.3);
     for seed in 0..4 {
         check_layer(&ArrayConfig::T6X4, t6x4::build().unwrap(), seed, (6 * seed as usize + 5, 9, 7 + seed as usize), 0.2 * seed as f32);
     }
