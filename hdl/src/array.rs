@@ -7,17 +7,18 @@
 //! what lets one-token decode run at the weight-stream bound even on the
 //! smallest layers (docs/hardware.md).
 //!
-//! Each token carries its weight bank (one-hot `sel`) and its tags (`valid`,
-//! `first`, `acc`, `accbank`) down one shared chain of registers: row r ≥ 1
-//! takes the bank from stage r − 1 (R − 1 bank stages), the south edge the
-//! tags from stage R − 1 (R tag stages).
+//! Each token carries its weight bank (one-hot `sel`, presented a cycle ahead
+//! of its lanes, so each PE can register the bit it selects) and its tags
+//! (`valid`, `first`, `acc`, `accbank`) down one shared chain of registers:
+//! row r ≥ 1 takes the bank from stage r − 1 (R − 1 bank stages), the south
+//! edge the tags from stage R − 1 (R tag stages).
 //!
 //! Ports (one clock):
 //! | port            | dir | width | meaning |
 //! |-----------------|-----|-------|---------|
 //! | `clock`, `reset`| in  | 1     | the clock; `reset` drops the tokens in flight |
 //! | `west_lanes`    | in  | R·L   | one token's lanes, row r in bits [r·L, (r+1)·L) |
-//! | `west_sel`      | in  | NB    | one-hot: the token's weight bank |
+//! | `west_sel`      | in  | NB    | one-hot: the weight bank of the token whose lanes come on `west_lanes` in the next cycle |
 //! | `west_valid`, `west_first`, `west_acc`, `west_accbank` | in | 1 | the token's tags |
 //! | `w_fire`        | in  | 1     | a weight beat is taken this cycle |
 //! | `w_group`       | in  | B     | one-hot: which beat of its tile |

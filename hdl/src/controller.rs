@@ -44,9 +44,8 @@
 //! | `w_fire` | out | 1 | a weight beat is taken this cycle |
 //! | `w_group` | out | B | one-hot: which beat of its tile it is |
 //! | `w_bank` | out | NB | one-hot: the weight bank being loaded |
-//! | `run_sel` | out | NB | one-hot: the bank of the token presented on `x_data` |
+//! | `run_sel` | out | NB | one-hot: the bank of the token presented on `x_data` (for the g scalers, and for the array a cycle ahead of the token's lanes) |
 //! | `tag_valid`, `tag_first`, `tag_acc`, `tag_accbank` | out | 1 | registered: the lanes leaving the g scalers are a token, the first of its tile, of an ACC tile, for accumulator bank 1 |
-//! | `tag_sel` | out | NB | registered: the token's weight bank, one-hot |
 //! | `drain_rd`, `drain_bank`, `drain_addr` | out | 1, 1, AD | the drain reads this token of this bank |
 //! | `row_load` | out | 1 | load the row register from the accumulators' read port |
 //! | `pop` | out | 1 | move one output beat from the row register into the h scalers |
@@ -116,7 +115,6 @@ pub struct Controller<const AD: usize, const NB: usize, const B: usize, const NO
     pub tag_first: Signal<Out, Bit>,
     pub tag_acc: Signal<Out, Bit>,
     pub tag_accbank: Signal<Out, Bit>,
-    pub tag_sel: Signal<Out, Bits<NB>>,
     pub drain_rd: Signal<Out, Bit>,
     pub drain_bank: Signal<Out, Bit>,
     pub drain_addr: Signal<Out, Bits<AD>>,
@@ -148,6 +146,9 @@ pub struct Controller<const AD: usize, const NB: usize, const B: usize, const NO
     bank_accbank: Vec<DFF<Bit>>,
     bank_wait: Vec<DFF<Bit>>,
     bank_hold: Vec<DFF<Bits<16>>>,
+    /// `full` a cycle late: a tile's first token may be accepted only once
+    /// its last beat is in the PEs (the write stage takes a cycle).
+    bank_seen: Vec<DFF<Bit>>,
     // Runner.
     run_active: DFF<Bit>,
     run_left: DFF<Bits<16>>,
@@ -159,7 +160,6 @@ pub struct Controller<const AD: usize, const NB: usize, const B: usize, const NO
     tag_first_r: DFF<Bit>,
     tag_acc_r: DFF<Bit>,
     tag_accbank_r: DFF<Bit>,
-    tag_sel_r: DFF<Bits<NB>>,
     flush0: DFF<Bits<16>>,
     flush1: DFF<Bits<16>>,
     // Drain: pending marks per accumulator bank, the reader, the row register.
@@ -240,11 +240,11 @@ pub struct Controller<const AD: usize, const NB: usize, const B: usize, const NO
 
 impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Controller<AD, NB, B, NOB> {
     /// Cycles a weight bank stays reserved after its tile's last token was
-    /// accepted (at cycle t): its lanes leave the g scalers at t + 1 and row
-    /// R−1 reads the bank at t + R; a beat the loader takes at cycle y is
-    /// written at the end of y + 1, and the loader may take one from
-    /// t + 1 + hold on. So hold ≥ R − 2 (the tests show R − 3 corrupts
-    /// results); R − 1 keeps a cycle to spare.
+    /// accepted (at cycle t): row r's PEs read the bank (into their sign
+    /// register) at t + r, so row R−1 at t + R − 1; a beat the loader takes
+    /// at cycle y is written at the end of y + 1, and the loader may take
+    /// one from t + 1 + hold on. So hold ≥ R − 3; R − 1 keeps two cycles to
+    /// spare.
     pub fn hold_cycles(cfg: &ArrayConfig) -> usize {
         cfg.rows.saturating_sub(1)
     }
@@ -286,7 +286,6 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Control
             tag_first: Default::default(),
             tag_acc: Default::default(),
             tag_accbank: Default::default(),
-            tag_sel: Default::default(),
             drain_rd: Default::default(),
             drain_bank: Default::default(),
             drain_addr: Default::default(),
@@ -312,6 +311,7 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Control
             bank_accbank: (0..NB).map(|_| DFF::default()).collect(),
             bank_wait: (0..NB).map(|_| DFF::default()).collect(),
             bank_hold: (0..NB).map(|_| DFF::default()).collect(),
+            bank_seen: (0..NB).map(|_| DFF::default()).collect(),
             run_active: Default::default(),
             run_left: Default::default(),
             run_first: Default::default(),
@@ -322,7 +322,6 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Control
             tag_first_r: Default::default(),
             tag_acc_r: Default::default(),
             tag_accbank_r: Default::default(),
-            tag_sel_r: Default::default(),
             flush0: Default::default(),
             flush1: Default::default(),
             dp0: Default::default(),
@@ -406,7 +405,7 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
         dff_setup!(
             self, clock, cb_valid, cb_word, ld_valid, ld_tile, ld_count, ld_acc, ld_scale_left, ld_w_left, ld_group,
             ld_bank, acc_sel, run_active, run_left, run_first, run_acc, run_accbank, run_bank, tag_valid_r,
-            tag_first_r, tag_acc_r, tag_accbank_r, tag_sel_r, flush0, flush1, dp0, dp1, dcount0, dcount1, dr_bank,
+            tag_first_r, tag_acc_r, tag_accbank_r, flush0, flush1, dp0, dp1, dcount0, dcount1, dr_bank,
             dr_active, dr_count, rd_valid, rd_token, rd_next, row_valid, row_last, row_bank, row_beat
         );
         for b in 0..NB {
@@ -422,6 +421,8 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
             self.bank_accbank[b].d.next = self.bank_accbank[b].q.val();
             self.bank_wait[b].d.next = self.bank_wait[b].q.val();
             self.bank_hold[b].d.next = self.bank_hold[b].q.val();
+            self.bank_seen[b].clock.next = self.clock.val();
+            self.bank_seen[b].d.next = self.bank_full[b].q.val();
         }
         self.opcode.next = self.cb_word.q.val().get_bits::<4>(0);
         self.count.next = self.cb_word.q.val().get_bits::<16>(16);
@@ -579,7 +580,9 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
         self.cand_accbank.next = false;
         for b in 0..NB {
             if self.run_bank.q.val().index() == b {
-                self.cand_ready.next = self.bank_full[b].q.val() & (!self.bank_wait[b].q.val() | !self.lock_reuse.val());
+                self.cand_ready.next = self.bank_full[b].q.val()
+                    & self.bank_seen[b].q.val()
+                    & (!self.bank_wait[b].q.val() | !self.lock_reuse.val());
                 self.cand_count.next = self.bank_count[b].q.val();
                 self.cand_acc.next = self.bank_acc[b].q.val();
                 self.cand_accbank.next = self.bank_accbank[b].q.val();
@@ -632,12 +635,10 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
         self.tag_first_r.d.next = self.cur_first.val();
         self.tag_acc_r.d.next = self.cur_acc.val();
         self.tag_accbank_r.d.next = self.cur_accbank.val();
-        self.tag_sel_r.d.next = self.run_oh.val();
         self.tag_valid.next = self.tag_valid_r.q.val();
         self.tag_first.next = self.tag_first_r.q.val();
         self.tag_acc.next = self.tag_acc_r.q.val();
         self.tag_accbank.next = self.tag_accbank_r.q.val();
-        self.tag_sel.next = self.tag_sel_r.q.val();
 
         // ---- Drain reader: starts on a marked bank once its tiles are done
         // and written, then presents one token per cycle while the row

@@ -289,7 +289,7 @@ impl<
         array.clock.next = clock;
         array.reset.next = reset;
         array.west_lanes.next = lanes;
-        array.west_sel.next = self.ctl.tag_sel.val();
+        array.west_sel.next = run_sel;
         array.west_valid.next = self.ctl.tag_valid.val();
         array.west_first.next = self.ctl.tag_first.val();
         array.west_acc.next = self.ctl.tag_acc.val();
@@ -456,7 +456,7 @@ impl<
             ("array$clock", "clock"),
             ("array$reset", "reset"),
             ("array$west_lanes", "lanes"),
-            ("array$west_sel", "ctl$tag_sel"),
+            ("array$west_sel", "ctl$run_sel"),
             ("array$west_valid", "ctl$tag_valid"),
             ("array$west_first", "ctl$tag_first"),
             ("array$west_acc", "ctl$tag_acc"),

@@ -19,9 +19,9 @@ fn wrap(v: i64, bits: usize) -> i64 {
 proptest! {
     /// A PE against its definition, cycle by cycle, on random inputs:
     /// psum_out = psum_in ± lane_in registered (wrapping at P bits, which a
-    /// real array never reaches), − when the bank selected by sel_in holds a
-    /// 1; a write puts wr_bit into the banks wr_en names, visible from the
-    /// next cycle, and leaves the others alone.
+    /// real array never reaches), − when the bank that sel_in selected in the
+    /// previous cycle held a 1; a write puts wr_bit into the banks wr_en
+    /// names, visible from the next cycle, and leaves the others alone.
     #[test]
     fn pe_matches_its_definition(ops in prop::collection::vec((any::<i16>(), 0usize..3, any::<i16>(), 0u64..8, any::<bool>()), 1..60)) {
         const L: usize = 12;
@@ -29,7 +29,7 @@ proptest! {
         const NB: usize = 3;
         let mut pe = SignAccumulatePe::<L, P, NB>::default();
         pe.connect_all();
-        let (mut banks, mut psum) = (0u64, 0i64);
+        let (mut banks, mut psum, mut subtract) = (0u64, 0i64, false);
         for (a, sel, p, en, bit) in ops {
             let a = wrap(a as i64, L);
             let p = wrap(p as i64, P);
@@ -40,8 +40,8 @@ proptest! {
             pe.wr_bit.next = bit;
             settle(&mut pe);
             prop_assert_eq!(signed_value(pe.psum_out.val()), psum);
-            let subtract = (banks >> sel) & 1 == 1;
             psum = wrap(if subtract { p - a } else { p + a }, P);
+            subtract = (banks >> sel) & 1 == 1;
             banks = if bit { banks | en } else { banks & !en };
             clock_cycle(&mut pe, |u| &mut u.clock);
         }
@@ -208,7 +208,10 @@ fn array_sums_banked_tiles_loaded_beside_tokens() {
             for r in 0..R {
                 lanes.set_bits::<L>(r * L, twos::<L>(tokens[i].2[r]));
             }
-            arr.west_sel.next = Bits::<NB>::from(1 << tokens[i].0);
+        }
+        // The bank goes a cycle ahead of the lanes.
+        if let Some(next) = tokens.iter().find(|t| t.1 == cycle + 1) {
+            arr.west_sel.next = Bits::<NB>::from(1 << next.0);
         }
         arr.west_lanes.next = lanes;
         arr.west_valid.next = tok.is_some();
