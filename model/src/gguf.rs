@@ -58,6 +58,11 @@ fn err(path: &Path, message: impl ToString) -> ModelError {
     ModelError::checkpoint(path, message)
 }
 
+/// A candle error's message without the backtrace candle may append.
+fn first_line(e: &candle_core::Error) -> String {
+    e.to_string().lines().next().unwrap_or_default().trim().to_string()
+}
+
 fn type_name(t: GgmlDType) -> String {
     format!("{t:?}")
 }
@@ -80,10 +85,10 @@ impl GgufFile {
         f.rewind().map_err(|e| ModelError::io(path, e))?;
         let mut reader = std::io::BufReader::new(f);
         let content = Content::read(&mut reader).map_err(|e| {
-            let e = e.to_string();
-            if e.contains("unknown dtype for tensor") {
-                // candle names the type id, not the tensor; the id is the last word.
-                let id = e.rsplit(' ').next().unwrap_or("?");
+            let e = first_line(&e);
+            if let Some(rest) = e.split("unknown dtype for tensor ").nth(1) {
+                // candle names the type id, not the tensor.
+                let id: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
                 err(path, format!("a tensor has GGML type id {id}, which this loader does not read (it reads F32, F16, Q4_1, Q8_0)"))
             } else {
                 err(path, format!("cannot read the GGUF header (truncated or corrupt?): {e}"))
@@ -272,62 +277,52 @@ impl GgufFile {
         let q = self
             .content
             .tensor(&mut reader, name, device)
-            .map_err(|e| err(&self.path, format!("tensor `{name}`: {e}")))?;
-        let t = q.dequantize(device).map_err(|e| err(&self.path, format!("tensor `{name}`: {e}")))?;
+            .map_err(|e| err(&self.path, format!("tensor `{name}`: {}", first_line(&e))))?;
+        let t = q.dequantize(device).map_err(|e| err(&self.path, format!("tensor `{name}`: {}", first_line(&e))))?;
         Ok(t.to_dtype(DType::F32)?)
     }
 }
 
+/// llama.cpp's tensor names and Hugging Face's: whole names, then per-block suffixes
+/// (`blk.{i}.` ↔ `model.layers.{i}.`).
+const WHOLE_NAMES: [(&str, &str); 3] = [
+    ("token_embd.weight", "model.embed_tokens.weight"),
+    ("output_norm.weight", "model.norm.weight"),
+    ("output.weight", "lm_head.weight"),
+];
+const BLOCK_NAMES: [(&str, &str); 9] = [
+    ("attn_norm.weight", "input_layernorm.weight"),
+    ("ffn_norm.weight", "post_attention_layernorm.weight"),
+    ("attn_q.weight", "self_attn.q_proj.weight"),
+    ("attn_k.weight", "self_attn.k_proj.weight"),
+    ("attn_v.weight", "self_attn.v_proj.weight"),
+    ("attn_output.weight", "self_attn.o_proj.weight"),
+    ("ffn_gate.weight", "mlp.gate_proj.weight"),
+    ("ffn_up.weight", "mlp.up_proj.weight"),
+    ("ffn_down.weight", "mlp.down_proj.weight"),
+];
+
+/// Map a name between the two conventions; `to_hf` picks the direction.
+fn map_name(name: &str, to_hf: bool) -> Option<String> {
+    let pick = |(g, h): (&'static str, &'static str)| if to_hf { (g, h) } else { (h, g) };
+    if let Some((_, to)) = WHOLE_NAMES.iter().copied().map(pick).find(|(from, _)| *from == name) {
+        return Some(to.to_string());
+    }
+    let (from_prefix, to_prefix) = if to_hf { ("blk.", "model.layers.") } else { ("model.layers.", "blk.") };
+    let (layer, part) = name.strip_prefix(from_prefix)?.split_once('.')?;
+    let layer: usize = layer.parse().ok()?;
+    let (_, to) = BLOCK_NAMES.iter().copied().map(pick).find(|(from, _)| *from == part)?;
+    Some(format!("{to_prefix}{layer}.{to}"))
+}
+
 /// GGUF tensor name → Hugging Face name, for the tensors of a LLaMA decoder.
 pub fn hf_name(gguf: &str) -> Option<String> {
-    match gguf {
-        "token_embd.weight" => return Some("model.embed_tokens.weight".into()),
-        "output_norm.weight" => return Some("model.norm.weight".into()),
-        "output.weight" => return Some("lm_head.weight".into()),
-        _ => {}
-    }
-    let rest = gguf.strip_prefix("blk.")?;
-    let (layer, part) = rest.split_once('.')?;
-    let layer: usize = layer.parse().ok()?;
-    let hf = match part {
-        "attn_norm.weight" => "input_layernorm.weight",
-        "ffn_norm.weight" => "post_attention_layernorm.weight",
-        "attn_q.weight" => "self_attn.q_proj.weight",
-        "attn_k.weight" => "self_attn.k_proj.weight",
-        "attn_v.weight" => "self_attn.v_proj.weight",
-        "attn_output.weight" => "self_attn.o_proj.weight",
-        "ffn_gate.weight" => "mlp.gate_proj.weight",
-        "ffn_up.weight" => "mlp.up_proj.weight",
-        "ffn_down.weight" => "mlp.down_proj.weight",
-        _ => return None,
-    };
-    Some(format!("model.layers.{layer}.{hf}"))
+    map_name(gguf, true)
 }
 
 /// Hugging Face name → GGUF tensor name (the inverse of [`hf_name`]).
 pub fn gguf_name(hf: &str) -> Option<String> {
-    match hf {
-        "model.embed_tokens.weight" => return Some("token_embd.weight".into()),
-        "model.norm.weight" => return Some("output_norm.weight".into()),
-        "lm_head.weight" => return Some("output.weight".into()),
-        _ => {}
-    }
-    let rest = hf.strip_prefix("model.layers.")?;
-    let (layer, part) = rest.split_once('.')?;
-    let layer: usize = layer.parse().ok()?;
-    let g = match part {
-        "input_layernorm.weight" => "attn_norm.weight",
-        "post_attention_layernorm.weight" => "ffn_norm.weight",
-        "self_attn.q_proj.weight" => "attn_q.weight",
-        "self_attn.k_proj.weight" => "attn_k.weight",
-        "self_attn.v_proj.weight" => "attn_v.weight",
-        "self_attn.o_proj.weight" => "attn_output.weight",
-        "mlp.gate_proj.weight" => "ffn_gate.weight",
-        "mlp.up_proj.weight" => "ffn_up.weight",
-        "mlp.down_proj.weight" => "ffn_down.weight",
-        _ => return None,
-    };
-    Some(format!("blk.{layer}.{g}"))
+    map_name(hf, false)
 }
 
 /// Undo llama.cpp's row permutation of a query or key weight (N×K, N = heads ×
