@@ -165,8 +165,9 @@ mod tests {
         let (a, b, c) = (run(7, None), run(7, None), run(8, None));
         assert_eq!(a.tokens, b.tokens);
         assert_ne!(a.tokens, c.tokens, "different seeds should give different samples");
-        // 2 prompt tokens + 22 new fill the 24 positions.
-        assert_eq!((a.tokens.len(), a.stopped_by), (22, StopReason::ContextFull));
+        // 2 prompt tokens + 22 fed back fill the 24 positions; the 23rd new token is
+        // predicted from that full context and ends the text.
+        assert_eq!((a.tokens.len(), a.stopped_by), (23, StopReason::ContextFull));
         let stop = a.tokens[3];
         let first = a.tokens.iter().position(|&t| t == stop).unwrap();
         let s = run(7, Some(stop));

@@ -59,6 +59,8 @@ pub fn build_report(rows: &[RowSpec], prefix_chunks: usize, extra: Value) -> Res
     let mut prefix = serde_json::Map::new();
     let mut split: Option<(usize, usize, usize)> = None;
     let mut prefix_tokens = None;
+    // Every started row's state, for the figures over the chunks all of them have.
+    let mut started: Vec<(String, PplState)> = Vec::new();
     for r in rows {
         if !r.state.exists() {
             table.push(json!({"key": r.key, "model": r.label, "status": "not run", "state": r.state}));
@@ -88,6 +90,7 @@ pub fn build_report(rows: &[RowSpec], prefix_chunks: usize, extra: Value) -> Res
             prefix.insert(r.key.clone(), json!(p));
             prefix_tokens = Some(tokens);
         }
+        started.push((r.key.clone(), s.clone()));
         let complete = f.chunks_done == f.chunks_total;
         out.insert(format!("{}_ppl", r.key), json!(f.ppl));
         out.insert(format!("{}_ppl_tokens", r.key), json!(f.tokens_scored));
@@ -110,6 +113,16 @@ pub fn build_report(rows: &[RowSpec], prefix_chunks: usize, extra: Value) -> Res
         out.insert("seq_len".into(), json!(seq_len));
         out.insert("split_chunks".into(), json!(chunks));
         out.insert("tokens_scored".into(), json!(chunks * (seq_len - 1)));
+    }
+    // Until every row has the prefix: each row over the chunks that all started rows have.
+    let common = started.iter().map(|(_, s)| s.chunk_nll.len()).min().unwrap_or(0);
+    if common > 0 {
+        let mut m = serde_json::Map::new();
+        for (k, s) in &started {
+            m.insert(k.clone(), json!(s.prefix_ppl(common).map(|p| p.0)));
+        }
+        let tokens = started[0].1.prefix_ppl(common).map(|p| p.1);
+        out.insert("common_chunks".into(), json!({"chunks": common, "tokens": tokens, "ppl": m}));
     }
     out.insert("prefix_chunks".into(), json!(prefix_chunks));
     out.insert("prefix_tokens".into(), json!(prefix_tokens));
@@ -167,13 +180,20 @@ pub fn plot_prefix_svg(title: &str, bars: &[(String, f64)]) -> Result<String> {
     Ok(out)
 }
 
-/// Write the report and its plot (`.svg` beside the JSON), each atomically.
+/// Write the report and its plot (`.svg` beside the JSON), each atomically. The
+/// plot shows the prefix figures, or, while fewer than two rows have the whole
+/// prefix, the figures over the chunks every started row has (said in the title).
 pub fn write_report(json_path: &Path, report: &Value, title: &str, labels: &[(String, String)]) -> Result<()> {
-    let bars: Vec<(String, f64)> = labels
-        .iter()
-        .filter_map(|(key, label)| report["prefix"][key].as_f64().map(|p| (label.clone(), p)))
-        .collect();
-    let svg = plot_prefix_svg(title, &bars)?;
+    let bars_of = |v: &Value| -> Vec<(String, f64)> {
+        labels.iter().filter_map(|(key, label)| v[key].as_f64().map(|p| (label.clone(), p))).collect()
+    };
+    let mut bars = bars_of(&report["prefix"]);
+    let mut title = title.to_string();
+    if bars.len() < 2 && report["common_chunks"].is_object() {
+        bars = bars_of(&report["common_chunks"]["ppl"]);
+        title = format!("{title} (runs in progress: first {} chunks only)", report["common_chunks"]["chunks"]);
+    }
+    let svg = plot_prefix_svg(&title, &bars)?;
     let svg_path = json_path.with_extension("svg");
     onebit_core::format::write_atomically(&svg_path, svg.as_bytes()).with_context(|| format!("{}: cannot write", svg_path.display()))?;
     crate::teacher::write_json(json_path, report)
@@ -218,6 +238,9 @@ mod tests {
         assert_eq!(r["rows"][1]["status"], "partial: 1 of 3 chunks");
         assert_eq!(r["rows"][2]["status"], "not run");
         assert_eq!(r["kd_tokens"], 5);
+        // Over the one chunk both started rows have.
+        assert_eq!((r["common_chunks"]["chunks"].as_u64(), r["common_chunks"]["tokens"].as_u64()), (Some(1), Some(9)));
+        assert!((r["common_chunks"]["ppl"]["teacher"].as_f64().unwrap() - 1f64.exp()).abs() < 1e-12);
         let out = d.join("report.json");
         write_report(&out, &r, "test", &[("teacher".into(), "teacher".into()), ("kd".into(), "KD".into())]).unwrap();
         let svg = std::fs::read_to_string(d.join("report.svg")).unwrap();
