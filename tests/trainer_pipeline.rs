@@ -123,6 +123,23 @@ fn teacher_svid_distill_export_end_to_end() {
     assert!(losses.iter().all(|l| l.is_finite()));
     let dr = read_json(&kd.join("distill.json"));
     assert!(dr["val_kd_loss"].as_f64().unwrap().is_finite());
+    // Distillation works: the student's cross-entropy on the validation batches
+    // falls below where SVID left it, under both recipes.
+    let (start, end) = (dr["val_student_ce_start"].as_f64().unwrap(), dr["val_student_ce"].as_f64().unwrap());
+    assert!(end < start, "project recipe: student cross-entropy {end} after distillation, {start} at the SVID start");
+    let kd_official = d.join("kd-official");
+    let mut args = distill_args(&teacher, &student, &text, &kd_official, "20");
+    args.extend(["--recipe".into(), "official".into()]);
+    ok(run(&args));
+    let dr = read_json(&kd_official.join("distill.json"));
+    let (start, end) = (dr["val_student_ce_start"].as_f64().unwrap(), dr["val_student_ce"].as_f64().unwrap());
+    assert!(end < start, "official recipe: student cross-entropy {end} after distillation, {start} at the SVID start");
+    // Frozen embedding and head: the tied embedding (vocab × 32) is not trained, and comes out unchanged.
+    let vocab = report["vocab_size"].as_u64().unwrap();
+    assert_eq!(dr["frozen_parameters"].as_u64(), Some(vocab * 32));
+    let before = onebit_trainer::student::read_student(&student).unwrap().tensors["model.embed_tokens.weight"].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let after = onebit_trainer::student::read_student(&kd_official).unwrap().tensors["model.embed_tokens.weight"].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(before, after);
 
     // Export with f32 values so the file must reproduce the student exactly.
     let model_file = d.join("out/model.onebit");

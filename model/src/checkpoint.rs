@@ -142,11 +142,77 @@ pub fn load_hf_tensors(
 pub fn load_hf_dir(dir: &Path, device: &Device) -> Result<Llama, ModelError> {
     let config = read_hf_config(dir)?;
     let tensors = load_hf_tensors(dir, &config, device)?;
+    dense_decoder(&config, tensors, dir, device)
+}
+
+/// A full-precision decoder (inference mode) from checked f32 tensors under
+/// Hugging Face names.
+fn dense_decoder(
+    config: &LlamaConfig,
+    tensors: HashMap<String, Tensor>,
+    origin: &Path,
+    device: &Device,
+) -> Result<Llama, ModelError> {
     let vb = candle_nn::VarBuilder::from_tensors(tensors, DType::F32, device);
-    let mut model = Llama::from_var_builder(&config, vb, LinearKind::Dense, onebit_core::numerics::LAYER_NORM_EPS)
-        .map_err(|e| ModelError::checkpoint(dir, e))?;
+    let mut model = Llama::from_var_builder(config, vb, LinearKind::Dense, onebit_core::numerics::LAYER_NORM_EPS)
+        .map_err(|e| ModelError::checkpoint(origin, e))?;
     model.differentiable = false;
     Ok(model)
+}
+
+/// The config and every f32 tensor (Hugging Face names) of a full-precision
+/// model: a Hugging Face directory or a GGUF file (dequantised; q and k
+/// un-permuted).
+pub fn load_dense_tensors(
+    path: &Path,
+    device: &Device,
+) -> Result<(LlamaConfig, HashMap<String, Tensor>), ModelError> {
+    if path.is_dir() {
+        let config = read_hf_config(path)?;
+        let tensors = load_hf_tensors(path, &config, device)?;
+        return Ok((config, tensors));
+    }
+    if !path.exists() {
+        return Err(ModelError::MissingFile {
+            path: path.into(),
+            what: "no such file or directory (expected a Hugging Face model directory or a GGUF file)".into(),
+        });
+    }
+    if !crate::gguf::is_gguf(path) {
+        return Err(ModelError::checkpoint(
+            path,
+            "is neither a Hugging Face model directory nor a GGUF file (a full-precision model is needed here)",
+        ));
+    }
+    let file = crate::gguf::GgufFile::open(path)?;
+    let config = file.config()?;
+    let tensors = crate::gguf::load_tensors(&file, &config, device)?;
+    Ok((config, tensors))
+}
+
+/// A full-precision decoder (inference mode) from a Hugging Face directory or a GGUF file.
+pub fn load_dense_model(path: &Path, device: &Device) -> Result<Llama, ModelError> {
+    let (config, tensors) = load_dense_tensors(path, device)?;
+    dense_decoder(&config, tensors, path, device)
+}
+
+/// The tokenizer that belongs to a model: `tokenizer.json` inside a Hugging
+/// Face directory or beside a 1-bit model file, or the one a GGUF file's
+/// metadata describes.
+pub fn model_tokenizer(model: &Path) -> Result<crate::tokenizer::TextTokenizer, ModelError> {
+    if model.is_file() && crate::gguf::is_gguf(model) {
+        return crate::tokenizer::from_gguf(&crate::gguf::GgufFile::open(model)?);
+    }
+    crate::tokenizer::TextTokenizer::from_file(&default_tokenizer_path(model))
+}
+
+/// Where a model's tokenizer.json is expected (inside a directory, beside a file).
+pub fn default_tokenizer_path(model: &Path) -> PathBuf {
+    if model.is_dir() {
+        model.join(TOKENIZER_FILE)
+    } else {
+        model.parent().unwrap_or(Path::new(".")).join(TOKENIZER_FILE)
+    }
 }
 
 /// Serialise named f32 tensors to safetensors bytes (with `{"format": "pt"}`

@@ -5,9 +5,10 @@
 //! ([`BlockLinear`]): full precision, OneBit in training form (latent weights
 //! with a straight-through sign, g, h, LayerNorm without affine), or OneBit
 //! executed by a [`onebit_core::backend::LinearBackend`]. Around it: Hugging Face
-//! `LlamaForCausalLM` checkpoints in and out ([`checkpoint`]), 1-bit model files
-//! in ([`checkpoint::load_onebit_model`]), tokenizers ([`tokenizer`]) and
-//! perplexity ([`perplexity`]).
+//! `LlamaForCausalLM` checkpoints in and out ([`checkpoint`]), GGUF files in
+//! ([`gguf`]), 1-bit model files in ([`checkpoint::load_onebit_model`]),
+//! tokenizers ([`tokenizer`]), perplexity ([`perplexity`]) and generation
+//! ([`generate`]).
 //!
 //! Everything runs in f32. The crate knows nothing of devices beyond the
 //! `LinearBackend` trait: the hardware backend is built by the driver.
@@ -26,6 +27,8 @@
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod generate;
+pub mod gguf;
 pub mod linear;
 pub mod llama;
 pub mod perplexity;
@@ -35,7 +38,7 @@ pub mod train_ops;
 pub use config::LlamaConfig;
 pub use error::ModelError;
 pub use linear::{sign_ste, BackendLinear, BlockLinear, LinearKind, OneBitTrainLinear};
-pub use llama::{Block, ForwardOutput, Llama, LINEAR_NAMES};
+pub use llama::{Block, ForwardOutput, KvCache, Llama, LINEAR_NAMES};
 
 /// Result type of this crate.
 pub type Result<T> = std::result::Result<T, ModelError>;

@@ -190,7 +190,9 @@ impl Llama {
         self.run(ids, true)
     }
 
-    fn check_ids(&self, ids: &Tensor) -> Result<Tensor, ModelError> {
+    /// Ids as (batch, seq) u32, checked against the vocabulary and, after
+    /// `past` cached tokens, against max_position_embeddings.
+    fn check_ids(&self, ids: &Tensor, past: usize) -> Result<Tensor, ModelError> {
         let ids = match ids.rank() {
             1 => ids.unsqueeze(0)?,
             2 => ids.clone(),
@@ -205,9 +207,10 @@ impl Llama {
         if t == 0 {
             return Err(ModelError::Input("no token ids".into()));
         }
-        if t > self.config.max_position_embeddings {
+        if past + t > self.config.max_position_embeddings {
             return Err(ModelError::Input(format!(
-                "{t} tokens exceed the model's max_position_embeddings = {}",
+                "{} tokens exceed the model's max_position_embeddings = {}",
+                past + t,
                 self.config.max_position_embeddings
             )));
         }
@@ -223,25 +226,60 @@ impl Llama {
 
     fn run(&self, ids: &Tensor, keep_hidden: bool) -> Result<ForwardOutput, ModelError> {
         let c = &self.config;
-        let ids = self.check_ids(ids)?;
+        let ids = self.check_ids(ids, 0)?;
         let (b, t) = ids.dims2()?;
         // Activations stay (b·t, hidden) between the blocks: the linears and
         // norms work on rows, and every reshape would be one more autograd node.
         let mut x = self.embed_tokens.index_select(&ids.flatten_all()?, 0)?;
-        let cos = self.cos.narrow(0, 0, t)?;
-        let sin = self.sin.narrow(0, 0, t)?;
-        let mask = causal_mask(t, x.device())?;
+        let rope = (self.cos.narrow(0, 0, t)?, self.sin.narrow(0, 0, t)?);
+        let mask = causal_mask(t, 0, x.device())?;
         let mut hidden_states = Vec::new();
         for block in &self.blocks {
-            x = self.block_forward(block, &x, (b, t), &cos, &sin, &mask)?;
+            x = self.block_forward(block, &x, (b, t), (&rope.0, &rope.1), Some(&mask), None)?;
             if keep_hidden {
                 hidden_states.push(x.reshape((b, t, c.hidden_size))?);
             }
         }
-        let x = self.rms_norm(&x, &self.norm)?;
-        let head = self.lm_head.as_ref().unwrap_or(&self.embed_tokens);
-        let logits = x.matmul(&head.t()?)?.reshape((b, t, c.vocab_size))?;
+        let logits = self.head(&x, (b, t))?;
         Ok(ForwardOutput { logits, hidden_states })
+    }
+
+    /// Final norm and LM head: rows (b·t, hidden) → logits (b, t, vocab).
+    fn head(&self, x: &Tensor, (b, t): (usize, usize)) -> Result<Tensor, ModelError> {
+        let x = self.rms_norm(x, &self.norm)?;
+        let head = self.lm_head.as_ref().unwrap_or(&self.embed_tokens);
+        Ok(x.matmul(&head.t()?)?.reshape((b, t, self.config.vocab_size))?)
+    }
+
+    /// An empty key/value cache for [`Llama::forward_cached`].
+    pub fn new_cache(&self) -> KvCache {
+        KvCache { layers: (0..self.blocks.len()).map(|_| None).collect(), len: 0 }
+    }
+
+    /// Logits (batch, seq, vocab) for `ids` continuing the tokens already in
+    /// `cache` (positions cache.len()..), which then holds them too. The same
+    /// logits as a full forward over all the tokens, with each step's work
+    /// proportional to its new tokens (generation). Inference only.
+    pub fn forward_cached(&self, ids: &Tensor, cache: &mut KvCache) -> Result<Tensor, ModelError> {
+        if cache.layers.len() != self.blocks.len() {
+            return Err(ModelError::Input(format!(
+                "the cache has {} layers, the model {}",
+                cache.layers.len(),
+                self.blocks.len()
+            )));
+        }
+        let past = cache.len;
+        let ids = self.check_ids(ids, past)?;
+        let (b, t) = ids.dims2()?;
+        let mut x = self.embed_tokens.index_select(&ids.flatten_all()?, 0)?;
+        let rope = (self.cos.narrow(0, past, t)?, self.sin.narrow(0, past, t)?);
+        // One new token may attend to everything before it: no mask needed.
+        let mask = if t > 1 { Some(causal_mask(t, past, x.device())?) } else { None };
+        for (block, kv) in self.blocks.iter().zip(cache.layers.iter_mut()) {
+            x = self.block_forward(block, &x, (b, t), (&rope.0, &rope.1), mask.as_ref(), Some(kv))?;
+        }
+        cache.len += t;
+        self.head(&x, (b, t))
     }
 
     fn rms_norm(&self, x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
@@ -253,14 +291,19 @@ impl Llama {
         }
     }
 
+    /// One block on rows (b·t, hidden). `rope`: cos and sin of the t new
+    /// positions. `kv`: this block's cache entry (keys and values of the
+    /// earlier positions, before `repeat_kv`), extended in place; `None` for a
+    /// plain forward over the whole sequence. `mask`: additive (1, 1, t, past + t),
+    /// or `None` when nothing needs masking.
     fn block_forward(
         &self,
         blk: &Block,
         x: &Tensor,
         (b, t): (usize, usize),
-        cos: &Tensor,
-        sin: &Tensor,
-        mask: &Tensor,
+        (cos, sin): (&Tensor, &Tensor),
+        mask: Option<&Tensor>,
+        kv: Option<&mut Option<(Tensor, Tensor)>>,
     ) -> Result<Tensor, ModelError> {
         let c = &self.config;
         let (hd, nh, nkv) = (c.head_dim, c.num_attention_heads, c.num_key_value_heads);
@@ -268,16 +311,29 @@ impl Llama {
         let xn = self.rms_norm(x, &blk.input_layernorm)?;
         // Rows (b·t, heads·hd) → (b, heads, t, hd), with RoPE on q and k, one node each.
         let q = train_ops::split_heads(&blk.linears[Q].forward(&xn)?, (b, t, nh, hd), Some((cos, sin)))?;
-        let k = train_ops::split_heads(&blk.linears[K].forward(&xn)?, (b, t, nkv, hd), Some((cos, sin)))?;
-        let v = train_ops::split_heads(&blk.linears[V].forward(&xn)?, (b, t, nkv, hd), None)?;
+        let mut k = train_ops::split_heads(&blk.linears[K].forward(&xn)?, (b, t, nkv, hd), Some((cos, sin)))?;
+        let mut v = train_ops::split_heads(&blk.linears[V].forward(&xn)?, (b, t, nkv, hd), None)?;
+        let cached = kv.is_some();
+        if let Some(entry) = kv {
+            if let Some((pk, pv)) = entry.as_ref() {
+                k = Tensor::cat(&[pk, &k], 2)?;
+                v = Tensor::cat(&[pv, &v], 2)?;
+            }
+            *entry = Some((k.clone(), v.clone()));
+        }
         let k = repeat_kv(k, nh / nkv)?;
         let v = repeat_kv(v, nh / nkv)?;
         let scale = (hd as f64).powf(-0.5);
-        let probs = if self.differentiable {
+        let probs = if self.differentiable && !cached {
             // The mask is built into the fused op (it is causal by construction).
             train_ops::causal_softmax(&q.matmul(&k.t()?)?, scale)?
         } else {
-            candle_nn::ops::softmax_last_dim(&(q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?)?
+            let scores = (q.matmul(&k.t()?)? * scale)?;
+            let scores = match mask {
+                Some(m) => scores.broadcast_add(m)?,
+                None => scores,
+            };
+            candle_nn::ops::softmax_last_dim(&scores)?
         };
         let attn = train_ops::merge_heads(&probs.matmul(&v)?)?;
         let x = (x + blk.linears[O].forward(&attn)?)?;
@@ -289,6 +345,25 @@ impl Llama {
         let act = train_ops::swiglu(&gate, &up)?;
         let mlp = blk.linears[DOWN].forward(&act)?;
         Ok((x + mlp)?)
+    }
+}
+
+/// Keys and values of the tokens a decoder has seen, per block (for
+/// [`Llama::forward_cached`]).
+#[derive(Debug)]
+pub struct KvCache {
+    /// Per block: keys and values (batch, kv_heads, len, head_dim).
+    layers: Vec<Option<(Tensor, Tensor)>>,
+    len: usize,
+}
+
+impl KvCache {
+    /// Tokens held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 }
 
@@ -311,10 +386,13 @@ fn rope_tables(c: &LlamaConfig, dev: &Device) -> candle_core::Result<(Tensor, Te
     Ok((Tensor::from_vec(cos, (n, half), dev)?, Tensor::from_vec(sin, (n, half), dev)?))
 }
 
-/// (1, 1, t, t): 0 on and below the diagonal, −∞ above.
-fn causal_mask(t: usize, dev: &Device) -> candle_core::Result<Tensor> {
-    let m: Vec<f32> = (0..t).flat_map(|i| (0..t).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 })).collect();
-    Tensor::from_vec(m, (1, 1, t, t), dev)
+/// (1, 1, t, past + t): new token i (position past + i) sees keys 0..=past + i;
+/// 0 where it may look, −∞ elsewhere.
+fn causal_mask(t: usize, past: usize, dev: &Device) -> candle_core::Result<Tensor> {
+    let n = past + t;
+    let m: Vec<f32> =
+        (0..t).flat_map(|i| (0..n).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 })).collect();
+    Tensor::from_vec(m, (1, 1, t, n), dev)
 }
 
 /// (b, kv, t, d) → (b, kv·n_rep, t, d); query head j reads key/value head j / n_rep.

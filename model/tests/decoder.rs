@@ -178,3 +178,37 @@ fn out_of_vocabulary_ids_and_long_inputs_are_errors() {
     let e = m.forward(&ids(c.max_position_embeddings + 1, c.vocab_size)).unwrap_err().to_string();
     assert!(e.contains("max_position_embeddings"), "{e}");
 }
+
+/// Generation's cached path: feeding a sequence in pieces (a prompt, then one
+/// token at a time, then a few at once) gives the logits of one full forward,
+/// for a full-precision model and a 1-bit one on the float backend.
+#[test]
+fn kv_cache_gives_the_full_forward_logits() {
+    let c = gqa_config();
+    let tensors = random_hf_tensors(&c, 4, &Device::Cpu).unwrap();
+    let vb = VarBuilder::from_tensors(tensors.into_iter().collect(), DType::F32, &Device::Cpu);
+    let mut dense = Llama::from_var_builder(&c, vb, LinearKind::Dense, 1e-5).unwrap();
+    dense.differentiable = false;
+    let (_vm, student) = onebit_student(&c, 12);
+    let file = export(&c, &student);
+    let onebit = onebit_decoder(&file, "<m>".as_ref(), &FloatBackend { layer_norm_eps: 1e-5 }, &Device::Cpu).unwrap();
+    let x = ids(c.max_position_embeddings, c.vocab_size);
+    for model in [&dense, &onebit] {
+        let full = model.forward(&x).unwrap().squeeze(0).unwrap();
+        let mut cache = model.new_cache();
+        let mut pieces = Vec::new();
+        let mut at = 0;
+        for n in [7, 1, 1, 1, 3, 1, 18] {
+            pieces.push(model.forward_cached(&x.narrow(0, at, n).unwrap(), &mut cache).unwrap().squeeze(0).unwrap());
+            at += n;
+        }
+        assert_eq!((at, cache.len()), (c.max_position_embeddings, c.max_position_embeddings));
+        let stepped = Tensor::cat(&pieces, 0).unwrap();
+        let d = max_abs_diff(&full, &stepped);
+        let scale = full.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(d < 1e-4 * scale.max(1.0), "cached vs full forward: max |diff| = {d} (logits up to {scale})");
+        // The cache is full: one more token is past max_position_embeddings.
+        let e = model.forward_cached(&x.narrow(0, 0, 1).unwrap(), &mut cache).unwrap_err().to_string();
+        assert!(e.contains("max_position_embeddings"), "{e}");
+    }
+}

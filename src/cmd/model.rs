@@ -1,16 +1,17 @@
-//! `onebit logits` and `onebit ppl`: run the decoder of onebit-model on a
-//! Hugging Face directory (full precision) or a 1-bit model file (OneBit linears
-//! on a backend).
+//! `onebit logits`, `onebit ppl` and `onebit generate`: run the decoder of
+//! onebit-model on a Hugging Face directory or a GGUF file (full precision) or
+//! a 1-bit model file (OneBit linears on a backend).
 
 use anyhow::{bail, Context};
 use candle_core::{Device, Tensor};
 use onebit_core::backend::{FloatBackend, LinearBackend, ReferenceBackend};
 use onebit_core::ArrayConfig;
-use onebit_model::checkpoint::{self, TOKENIZER_FILE};
+use onebit_model::checkpoint;
+use onebit_model::generate::{generate as generate_tokens, GenerateOptions, StopReason};
 use onebit_model::perplexity::{perplexity, PplOptions};
 use onebit_model::tokenizer::{read_text, TextTokenizer};
 use onebit_model::Llama;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Where OneBit linears run.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,13 +36,15 @@ impl Backend {
 
 #[derive(clap::Args, Debug)]
 pub struct ModelArgs {
-    /// A Hugging Face LlamaForCausalLM directory or a 1-bit model file.
+    /// A Hugging Face LlamaForCausalLM directory, a GGUF file, or a 1-bit model file.
     #[arg(long)]
     pub model: PathBuf,
     /// Where the OneBit linears run.
     #[arg(long, value_enum, default_value = "float")]
     pub backend: Backend,
-    /// Array configuration of the reference backend (sim16, ecp5, ice40).
+    /// Array configuration of the reference and hardware backends (sim16, ecp5,
+    /// ice40). The hardware backend needs that preset verilated into the build
+    /// (ONEBIT_SIM_PRESETS, default sim16,ice40).
     #[arg(long, default_value = "sim16")]
     pub preset: String,
 }
@@ -65,7 +68,8 @@ pub struct PplArgs {
     /// The text to evaluate (read whole, tokenized once).
     #[arg(long)]
     pub data: PathBuf,
-    /// tokenizer.json (default: inside the model directory, or beside the 1-bit file).
+    /// tokenizer.json (default: inside the model directory, beside the 1-bit
+    /// file, or the GGUF file's own).
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
     /// Tokens per chunk (default: min(2048, the model's max_position_embeddings)).
@@ -77,44 +81,94 @@ pub struct PplArgs {
     /// Evaluate at most this many chunks.
     #[arg(long)]
     pub max_chunks: Option<usize>,
-    /// Print machine-readable JSON.
+    /// Resumable run: keep every finished chunk's loss in this file and skip
+    /// the chunks it already holds when run again.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Print machine-readable JSON (with each chunk's summed loss).
     #[arg(long)]
     pub json: bool,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The text to continue (plain continuation: no chat template is applied).
+    #[arg(long)]
+    pub prompt: String,
+    /// New tokens at most.
+    #[arg(long, default_value_t = 64)]
+    pub max_tokens: usize,
+    /// 0: greedy; otherwise sample from softmax(logits / T).
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f64,
+    #[arg(long, default_value_t = 1337)]
+    pub seed: u64,
+    /// tokenizer.json (default: as for `ppl`).
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// Keep going past the model's end-of-sequence token.
+    #[arg(long)]
+    pub ignore_eos: bool,
+}
+
+/// A decoder, and the Verilated accelerator its OneBit linears run on (for its
+/// cycle counts) when the backend is `hardware`.
+struct Loaded {
+    model: Llama,
+    hardware: Option<onebit_sim::backend::VerilatorBackend>,
+}
+
 /// Load the decoder for `--model` on `--backend`.
 fn load_model(a: &ModelArgs) -> anyhow::Result<Llama> {
+    Ok(load(a)?.model)
+}
+
+fn load(a: &ModelArgs) -> anyhow::Result<Loaded> {
     let dev = Device::Cpu;
-    if a.model.is_dir() {
+    let full_precision = if a.model.is_dir() {
+        Some("a full-precision Hugging Face directory")
+    } else if a.model.is_file() && onebit_model::gguf::is_gguf(&a.model) {
+        Some("a full-precision GGUF file")
+    } else {
+        None
+    };
+    if let Some(what) = full_precision {
         if a.backend != Backend::Float {
             bail!(
-                "{}: backend `{}` runs OneBit linears and needs a 1-bit model file; this is a full-precision Hugging Face directory (use --backend float)",
+                "{}: backend `{}` runs OneBit linears and needs a 1-bit model file; this is {what} (use --backend float)",
                 a.model.display(),
                 a.backend.name()
             );
         }
-        return Ok(checkpoint::load_hf_dir(&a.model, &dev)?);
+        return Ok(Loaded { model: checkpoint::load_dense_model(&a.model, &dev)?, hardware: None });
     }
     if !a.model.exists() {
         bail!(
-            "{}: no such file or directory (expected a Hugging Face model directory or a 1-bit model file)",
+            "{}: no such file or directory (expected a Hugging Face model directory, a GGUF file or a 1-bit model file)",
             a.model.display()
         );
     }
     let file = checkpoint::read_onebit_file(&a.model)?;
     let eps = file.quantisation.layer_norm_eps;
-    let backend: Box<dyn LinearBackend> = match a.backend {
-        Backend::Float => Box::new(FloatBackend { layer_norm_eps: eps }),
+    let preset = || ArrayConfig::preset(&a.preset).map_err(|e| anyhow::anyhow!("--preset: {e}"));
+    let float = FloatBackend { layer_norm_eps: eps };
+    let reference;
+    let mut hardware = None;
+    let backend: &dyn LinearBackend = match a.backend {
+        Backend::Float => &float,
         Backend::Reference => {
-            let config = ArrayConfig::preset(&a.preset).map_err(|e| anyhow::anyhow!("--preset: {e}"))?;
-            Box::new(ReferenceBackend { config, layer_norm_eps: eps })
+            reference = ReferenceBackend { config: preset()?, layer_norm_eps: eps };
+            &reference
         }
         Backend::Hardware => {
-            ArrayConfig::preset(&a.preset).map_err(|e| anyhow::anyhow!("--preset: {e}"))?;
-            Box::new(onebit_sim::backend::VerilatorBackend::new(&a.preset, eps)?)
+            preset()?;
+            &*hardware.insert(onebit_sim::backend::VerilatorBackend::new(&a.preset, eps)?)
         }
     };
-    Ok(checkpoint::onebit_decoder(&file, &a.model, backend.as_ref(), &dev)?)
+    let model = checkpoint::onebit_decoder(&file, &a.model, backend, &dev)?;
+    Ok(Loaded { model, hardware })
 }
 
 fn parse_ids(s: &str) -> anyhow::Result<Vec<u32>> {
@@ -144,22 +198,30 @@ pub fn logits(a: LogitsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn default_tokenizer(model: &Path) -> PathBuf {
-    if model.is_dir() {
-        model.join(TOKENIZER_FILE)
-    } else {
-        model.parent().unwrap_or(Path::new(".")).join(TOKENIZER_FILE)
-    }
+/// `--tokenizer FILE`, or the model's own (see [`checkpoint::model_tokenizer`]).
+fn load_tokenizer(given: &Option<PathBuf>, model: &std::path::Path) -> anyhow::Result<TextTokenizer> {
+    Ok(match given {
+        Some(p) => TextTokenizer::from_file(p)?,
+        None => checkpoint::model_tokenizer(model)?,
+    })
+}
+
+/// The machine's 1, 5 and 15 minute load averages (Linux), for the record.
+fn load_average() -> Option<String> {
+    let s = std::fs::read_to_string("/proc/loadavg").ok()?;
+    Some(s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
 }
 
 pub fn ppl(a: PplArgs) -> anyhow::Result<()> {
-    let model = load_model(&a.model)?;
-    let tok_path = a.tokenizer.clone().unwrap_or_else(|| default_tokenizer(&a.model.model));
-    let tokenizer = TextTokenizer::from_file(&tok_path)?;
+    let load_start = load_average();
+    let Loaded { model, hardware } = load(&a.model)?;
+    let tokenizer = load_tokenizer(&a.tokenizer, &a.model.model)?;
+    let tok_path = tokenizer.path.clone();
     let text = read_text(&a.data)?;
     let ids = tokenizer.encode(&text, &a.data)?;
     let seq_len = a.seq_len.unwrap_or_else(|| model.config.max_position_embeddings.min(2048));
-    let opts = PplOptions { seq_len, stride: a.stride, max_chunks: a.max_chunks, progress: true };
+    let opts =
+        PplOptions { seq_len, stride: a.stride, max_chunks: a.max_chunks, progress: true, state: a.state.clone() };
     let start = std::time::Instant::now();
     let r = perplexity(&model, &ids, &opts, &a.data)?;
     let seconds = start.elapsed().as_secs_f64();
@@ -177,6 +239,17 @@ pub fn ppl(a: PplArgs) -> anyhow::Result<()> {
             "data": a.data,
             "tokenizer": tok_path,
             "seconds": seconds,
+            "chunks_resumed": r.chunks_resumed,
+            "chunk_nll": r.chunk_nll,
+            "chunk_tokens": r.chunk_tokens,
+            "command": std::env::args().collect::<Vec<_>>().join(" "),
+            "load_average_start": load_start,
+            "load_average_end": load_average(),
+            "hardware": hardware.as_ref().map(|h| {
+                let s = h.stats();
+                serde_json::json!({"preset": a.model.preset, "cycles": s.cycles, "ideal_cycles": s.ideal_cycles,
+                                   "layer_calls": s.layer_calls, "outputs_checked_against_reference": s.outputs_checked})
+            }),
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
@@ -188,5 +261,64 @@ pub fn ppl(a: PplArgs) -> anyhow::Result<()> {
         println!("evaluated: {} tokens ({how}; text has {} tokens)", r.tokens, r.text_tokens);
         println!("PPL:       {:.4}", r.ppl);
     }
+    Ok(())
+}
+
+pub fn generate(a: GenerateArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    let model = load_model(&a.model)?;
+    let tokenizer = load_tokenizer(&a.tokenizer, &a.model.model)?;
+    let prompt = tokenizer.encode(&a.prompt, std::path::Path::new("--prompt"))?;
+    if !a.temperature.is_finite() || a.temperature < 0.0 {
+        bail!("--temperature must be a finite number >= 0 (0 = greedy)");
+    }
+    let opts = GenerateOptions {
+        max_tokens: a.max_tokens,
+        temperature: a.temperature,
+        seed: a.seed,
+        stop_token: if a.ignore_eos { None } else { model.config.eos_token_id },
+    };
+    if opts.max_tokens == 0 {
+        bail!("--max-tokens must be at least 1");
+    }
+    let mut out = std::io::stdout().lock();
+    write!(out, "{}", a.prompt)?;
+    out.flush()?;
+    // Decode everything so far and print what is new: a byte-level token can end
+    // inside a character, which then waits for the token that completes it.
+    let mut new_ids: Vec<u32> = Vec::new();
+    let mut printed = 0usize;
+    let g = generate_tokens(&model, &prompt, &opts, |t| {
+        if opts.stop_token == Some(t) {
+            return Ok(());
+        }
+        new_ids.push(t);
+        let text = tokenizer.decode(&new_ids)?;
+        if !text.ends_with('\u{FFFD}') && text.len() > printed {
+            let _ = write!(out, "{}", &text[printed..]);
+            let _ = out.flush();
+            printed = text.len();
+        }
+        Ok(())
+    })?;
+    let text = tokenizer.decode(&new_ids)?;
+    if text.len() > printed {
+        write!(out, "{}", &text[printed..])?;
+    }
+    writeln!(out)?;
+    let why = match g.stopped_by {
+        StopReason::MaxTokens => "--max-tokens reached",
+        StopReason::StopToken => "end-of-sequence token",
+        StopReason::ContextFull => "context full",
+    };
+    eprintln!(
+        "{} prompt tokens in {:.2} s, {} new tokens in {:.2} s ({:.2} tokens/s; {why}), backend {}",
+        prompt.len(),
+        g.prompt_seconds,
+        g.tokens.len(),
+        g.step_seconds,
+        g.tokens.len().saturating_sub(1) as f64 / g.step_seconds.max(1e-9),
+        a.model.backend.name()
+    );
     Ok(())
 }

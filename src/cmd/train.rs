@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Result};
 use onebit_core::format::FloatDtype;
-use onebit_trainer::distill::DistillOptions;
+use onebit_trainer::distill::{DistillOptions, DistillRecipe, OFFICIAL_KD_LOSS_SCALE};
 use onebit_trainer::svid::SvidMethod;
 use onebit_trainer::teacher::{Recipe, TeacherOptions};
 use std::io::IsTerminal;
@@ -101,7 +101,7 @@ pub struct TrainTeacherArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct SvidArgs {
-    /// Teacher: a Hugging Face LlamaForCausalLM directory.
+    /// Teacher: a Hugging Face LlamaForCausalLM directory or a GGUF file.
     #[arg(long)]
     pub teacher: PathBuf,
     /// Student directory to write (config.json, student.safetensors, tokenizer.json, svid.json).
@@ -118,7 +118,13 @@ pub struct SvidArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct DistillArgs {
-    /// Teacher: a Hugging Face directory with tokenizer.json.
+    /// project: per-token KL + every block's hidden state, everything trains.
+    /// official: the OneBit code's loss (0.01 × per-sequence KL, embedding output
+    /// + blocks 0..L-2), frozen embeddings and head, weight decay 0.01 on latent
+    /// weights, g and h, context min(2048, max positions), lr 4e-4 → 4e-5 (docs/trainer.md).
+    #[arg(long, default_value = "project")]
+    pub recipe: DistillRecipe,
+    /// Teacher: a Hugging Face directory with tokenizer.json, or a GGUF file.
     #[arg(long)]
     pub teacher: PathBuf,
     /// Initial student directory (from `onebit svid`).
@@ -140,21 +146,28 @@ pub struct DistillArgs {
     pub steps: u64,
     #[arg(long, default_value_t = 12)]
     pub batch: usize,
-    #[arg(long, default_value_t = 64)]
-    pub context: usize,
-    #[arg(long, default_value_t = 2e-3)]
-    pub lr: f64,
-    #[arg(long, default_value_t = 2e-4)]
-    pub min_lr: f64,
+    /// Tokens per sequence [default: project 64, official min(2048, max positions)].
+    #[arg(long)]
+    pub context: Option<usize>,
+    /// Peak learning rate [default: project 2e-3, official 4e-4].
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Final learning rate [default: lr / 10].
+    #[arg(long)]
+    pub min_lr: Option<f64>,
     #[arg(long, default_value_t = 100)]
     pub warmup: u64,
-    #[arg(long, default_value_t = 0.0)]
-    pub weight_decay: f64,
+    /// AdamW weight decay [default: project 0, official 0.01 on latent weights, g and h].
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
     #[arg(long, default_value_t = 1.0)]
     pub clip: f64,
     /// Weight of the hidden-state loss.
     #[arg(long, default_value_t = 1.0)]
     pub alpha: f64,
+    /// Factor on the per-sequence KL of the official recipe.
+    #[arg(long, default_value_t = OFFICIAL_KD_LOSS_SCALE)]
+    pub kd_loss_scale: f64,
     #[arg(long, default_value_t = 1337)]
     pub seed: u64,
     #[arg(long, default_value_t = 20)]
@@ -296,7 +309,16 @@ pub fn svid(a: SvidArgs) -> Result<()> {
 }
 
 pub fn distill(a: DistillArgs) -> Result<()> {
+    let official = a.recipe == DistillRecipe::Official;
+    let context = match a.context {
+        Some(c) => c,
+        None if official => onebit_trainer::student::read_config(&a.student)?.max_position_embeddings.min(2048),
+        None => 64,
+    };
+    let lr = a.lr.unwrap_or(if official { 4e-4 } else { 2e-3 });
     let o = DistillOptions {
+        recipe: a.recipe,
+        kd_loss_scale: a.kd_loss_scale,
         teacher: a.teacher,
         student: a.student,
         data: a.data,
@@ -305,11 +327,11 @@ pub fn distill(a: DistillArgs) -> Result<()> {
         out: a.out,
         steps: a.steps,
         batch: a.batch,
-        context: a.context,
-        lr: a.lr,
-        min_lr: a.min_lr,
+        context,
+        lr,
+        min_lr: a.min_lr.unwrap_or(lr / 10.0),
         warmup: a.warmup,
-        weight_decay: a.weight_decay,
+        weight_decay: a.weight_decay.unwrap_or(if official { 0.01 } else { 0.0 }),
         clip: a.clip,
         alpha: a.alpha,
         seed: a.seed,
@@ -325,11 +347,15 @@ pub fn distill(a: DistillArgs) -> Result<()> {
         return if onebit_trainer::interrupt::interrupted() { Err(anyhow::anyhow!("interrupted")) } else { Ok(()) };
     }
     let f = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "-".into());
-    println!("distilled {} steps in {:.1} s ({:.0} tokens/s)", r.steps_done, r.train_seconds, r.tokens_per_second);
     println!(
-        "validation: KD loss {}, student cross-entropy {} (teacher {}), full pass {}",
+        "distilled {} steps ({} tokens in all) in {:.1} s ({:.0} tokens/s); {} parameters trained, {} frozen",
+        r.steps_done, r.tokens_seen, r.train_seconds, r.tokens_per_second, r.trainable_parameters, r.frozen_parameters
+    );
+    println!(
+        "validation: KD loss {}, student cross-entropy {} (at the start of this run {}; teacher {}), full pass {}",
         f(r.val_kd_loss),
         f(r.val_student_ce),
+        f(r.val_student_ce_start),
         f(r.val_teacher_ce),
         f(r.val_student_ce_full_pass)
     );

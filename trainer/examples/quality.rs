@@ -47,7 +47,7 @@ fn main() -> Result<()> {
         "all" => all,
         s => bail!("--split {s}: expected val10 or all"),
     };
-    let opts = PplOptions { seq_len, stride: None, max_chunks, progress: true };
+    let opts = PplOptions { seq_len, stride: None, max_chunks, progress: true, state: None };
     let ppl = |m: &Llama| -> Result<f64> { Ok(perplexity(m, &ids, &opts, &data)?.ppl) };
     let mut rows = Vec::new();
     let mut row = |what: &str, p: f64| {

@@ -1,12 +1,19 @@
-//! Knowledge distillation of a OneBit student from its full-precision teacher
-//! (the OneBit recipe): loss = KL(teacher ‖ student) on the next-token
-//! distributions + α · Σ over blocks of the hidden-state loss, AdamW
-//! (β = 0.9/0.98), cosine schedule with warm-up, gradient clipping, fixed seeds.
-//! All student tensors train: latent weights (through the straight-through
-//! sign), g, h, and the full-precision embeddings, norms and head.
+//! Knowledge distillation of a OneBit student from its full-precision teacher:
+//! KL(teacher ‖ student) on the next-token distributions + α · Σ over layers of
+//! the hidden-state loss, AdamW (β = 0.9/0.98), cosine schedule with warm-up,
+//! gradient clipping, fixed seeds. Two recipes ([`DistillRecipe`]):
+//!
+//! - `project` (this project's small-model setting): KL averaged over tokens,
+//!   hidden states = every block's output, every student tensor trains
+//!   (latent weights, g, h, embeddings, norms, head).
+//! - `official` (xuyuzhuang11/OneBit): KL summed over each sequence and averaged
+//!   over sequences (`kl_div(..., 'batchmean')` on 3-D logits) times
+//!   `kd_loss_scale` (0.01); hidden states = the embedding output and blocks
+//!   0..L−2; embeddings and LM head frozen; weight decay on latent weights, g
+//!   and h only (not on the norms).
 
 use crate::data::{random_batch, sequential_batches, split_90_10, step_rng, STREAM_TRAIN, STREAM_VAL};
-use crate::loss::{cross_entropy, distill_loss};
+use crate::loss::{cross_entropy, distill_loss, distill_loss_official, DistillLoss};
 use crate::optim::{AdamW, AdamWConfig, CosineSchedule};
 use crate::runner::{train_loop, RunControl, StepOutput};
 use crate::student::{read_student, write_student, copy_tokenizer, ONEBIT_LN_EPS};
@@ -14,14 +21,40 @@ use crate::teacher::{check_varmap_complete, varmap_with, write_json};
 use anyhow::{bail, Result};
 use candle_core::{DType, Tensor};
 use candle_nn::VarBuilder;
-use onebit_model::tokenizer::{read_text, TextTokenizer};
+use onebit_model::tokenizer::read_text;
 use onebit_model::{LinearKind, Llama};
 use serde::Serialize;
 use std::path::PathBuf;
 
+/// Which distillation loss and trainable set (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DistillRecipe {
+    Project,
+    Official,
+}
+
+impl std::str::FromStr for DistillRecipe {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "project" => Ok(DistillRecipe::Project),
+            "official" => Ok(DistillRecipe::Official),
+            _ => Err(format!("unknown distillation recipe `{s}` (expected project or official)")),
+        }
+    }
+}
+
+/// The scale of the official code's KL term (scripts/llama_7b.sh `kd_loss_scale`).
+pub const OFFICIAL_KD_LOSS_SCALE: f64 = 0.01;
+
 /// Everything a distillation run needs.
 #[derive(Debug, Clone, Serialize)]
 pub struct DistillOptions {
+    pub recipe: DistillRecipe,
+    /// Factor on the per-sequence KL (official recipe only).
+    pub kd_loss_scale: f64,
+    /// A Hugging Face directory or a GGUF file.
     pub teacher: PathBuf,
     pub student: PathBuf,
     pub data: PathBuf,
@@ -61,6 +94,14 @@ pub struct DistillReport {
     pub val_teacher_ce: Option<f64>,
     /// The KD loss on the validation batches (the loop's `val_loss`).
     pub val_kd_loss: Option<f64>,
+    /// Student cross-entropy on the validation batches before this run's
+    /// first step (the SVID start, for a fresh run).
+    pub val_student_ce_start: Option<f64>,
+    /// Tokens the student has been trained on (all runs, resumes included).
+    pub tokens_seen: u64,
+    /// Parameters updated by the optimiser, and those kept frozen.
+    pub trainable_parameters: usize,
+    pub frozen_parameters: usize,
     /// Mean student cross-entropy over every disjoint window of the validation text.
     pub val_student_ce_full_pass: Option<f64>,
     pub train_seconds: f64,
@@ -92,7 +133,7 @@ pub fn teacher_and_student_forward(
 /// Train (or resume) a student; the result is a student directory in `out`.
 pub fn distill(o: &DistillOptions) -> Result<DistillReport> {
     let device = crate::default_device()?;
-    let teacher = onebit_model::checkpoint::load_hf_dir(&o.teacher, &device)?;
+    let teacher = onebit_model::checkpoint::load_dense_model(&o.teacher, &device)?;
     let student = read_student(&o.student)?;
     if student.config != teacher.config {
         bail!(
@@ -105,8 +146,7 @@ pub fn distill(o: &DistillOptions) -> Result<DistillReport> {
     if o.context > config.max_position_embeddings {
         bail!("--context {} exceeds the model's max_position_embeddings = {}", o.context, config.max_position_embeddings);
     }
-    let tok_path = o.teacher.join("tokenizer.json");
-    let tokenizer = TextTokenizer::from_file(&tok_path)?;
+    let tokenizer = onebit_model::checkpoint::model_tokenizer(&o.teacher)?;
     let text = read_text(&o.data)?;
     let all = tokenizer.encode(&text, &o.data)?;
     let (train, val) = match &o.val_data {
@@ -125,10 +165,30 @@ pub fn distill(o: &DistillOptions) -> Result<DistillReport> {
         bail!("{}: only {} training tokens, fewer than context + 1 = {}", o.data.display(), train.len(), o.context + 1);
     }
     let tensors: Vec<(String, Tensor)> = student.tensors.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    let (varmap, params) = varmap_with(tensors, &device, o.weight_decay > 0.0)?;
+    let (varmap, mut params) = varmap_with(tensors, &device, o.weight_decay > 0.0)?;
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
-    let model = Llama::from_var_builder(&config, vb, LinearKind::OneBitTraining, ONEBIT_LN_EPS)?;
+    let mut model = Llama::from_var_builder(&config, vb, LinearKind::OneBitTraining, ONEBIT_LN_EPS)?;
     check_varmap_complete(&varmap, &params)?;
+    let mut frozen: Vec<(String, Tensor)> = Vec::new();
+    if o.recipe == DistillRecipe::Official {
+        // Frozen: the embedding and the LM head (the same matrix when tied) are
+        // detached from their variables, so no gradient is computed for them,
+        // and leave the optimiser. Decay: latent weights, g and h only.
+        model.embed_tokens = model.embed_tokens.detach();
+        if let Some(h) = model.lm_head.take() {
+            model.lm_head = Some(h.detach());
+        }
+        let is_frozen = |n: &str| n == "model.embed_tokens.weight" || n == "lm_head.weight";
+        for p in params.iter().filter(|p| is_frozen(&p.name)) {
+            frozen.push((p.name.clone(), p.var.as_tensor().detach()));
+        }
+        params.retain(|p| !is_frozen(&p.name));
+        for p in params.iter_mut() {
+            p.decay = o.weight_decay > 0.0 && is_onebit_parameter(&p.name);
+        }
+    }
+    let trainable_parameters = params.iter().map(|p| p.var.elem_count()).sum();
+    let frozen_parameters = frozen.iter().map(|(_, t)| t.elem_count()).sum();
     let mut opt = AdamW::new(params, AdamWConfig { beta1: 0.9, beta2: 0.98, eps: 1e-8, weight_decay: o.weight_decay, clip_norm: o.clip });
     let schedule = CosineSchedule { max_lr: o.lr, min_lr: o.min_lr, warmup_steps: o.warmup, total_steps: o.steps };
     let settings = crate::runner::LoopSettings {
@@ -151,6 +211,9 @@ pub fn distill(o: &DistillOptions) -> Result<DistillReport> {
     // Teacher outputs for the fixed validation batches are computed once.
     let val_teacher: Vec<onebit_model::ForwardOutput> =
         val_batches.iter().map(|b| teacher.forward_with_hidden(&b.inputs)).collect::<Result<_, _>>()?;
+    let loss = |ids: &Tensor, s: &onebit_model::ForwardOutput, t: &onebit_model::ForwardOutput, detach: bool| {
+        recipe_loss(o, &teacher, &model, ids, s, t, detach)
+    };
     let kd_on_val = |model: &Llama| -> Result<Option<(f64, f64, f64)>> {
         if val_batches.is_empty() {
             return Ok(None);
@@ -158,7 +221,7 @@ pub fn distill(o: &DistillOptions) -> Result<DistillReport> {
         let (mut kd, mut ce_s, mut ce_t) = (0.0, 0.0, 0.0);
         for (b, t) in val_batches.iter().zip(&val_teacher) {
             let s = model.forward_with_hidden(&b.inputs)?;
-            let l = distill_loss(&s.logits.detach(), &t.logits, &detach_all(&s.hidden_states), &t.hidden_states, o.alpha)?;
+            let l = loss(&b.inputs, &s, t, true)?;
             kd += l.total.to_scalar::<f32>()? as f64;
             ce_s += cross_entropy(&s.logits.detach(), &b.targets)?.to_scalar::<f32>()? as f64;
             ce_t += cross_entropy(&t.logits, &b.targets)?.to_scalar::<f32>()? as f64;
@@ -166,13 +229,18 @@ pub fn distill(o: &DistillOptions) -> Result<DistillReport> {
         let n = val_batches.len() as f64;
         Ok(Some((kd / n, ce_s / n, ce_t / n)))
     };
+    // Where this invocation starts (the SVID student, or the resumed checkpoint's state after loading).
+    let mut val_student_ce_start = None;
     let summary = train_loop(
         &settings,
         &mut opt,
         |step| {
+            if val_student_ce_start.is_none() {
+                val_student_ce_start = Some(kd_on_val(&model)?.map(|(_, s, _)| s));
+            }
             let b = random_batch(&train, o.batch, o.context, &mut step_rng(o.seed, STREAM_TRAIN, step), &device)?;
             let (t, s) = teacher_and_student_forward(&teacher, &model, &b.inputs, true)?;
-            let l = distill_loss(&s.logits, &t.logits, &s.hidden_states, &t.hidden_states, o.alpha)?;
+            let l = loss(&b.inputs, &s, &t, false)?;
             Ok(StepOutput { loss: l.total, kl: Some(l.kl), hidden: Some(l.hidden), tokens: b.targets.elem_count() as u64 })
         },
         || Ok(kd_on_val(&model)?.map(|(kd, _, _)| kd)),
@@ -187,6 +255,10 @@ pub fn distill(o: &DistillOptions) -> Result<DistillReport> {
         val_student_ce: None,
         val_teacher_ce: None,
         val_kd_loss: summary.last_val_loss,
+        val_student_ce_start: val_student_ce_start.flatten(),
+        tokens_seen: summary.tokens_seen,
+        trainable_parameters,
+        frozen_parameters,
         val_student_ce_full_pass: None,
         train_seconds: summary.train_seconds,
         tokens_per_second: summary.tokens_per_second,
@@ -199,15 +271,20 @@ pub fn distill(o: &DistillOptions) -> Result<DistillReport> {
         report.val_teacher_ce = Some(t);
         let mut sum = 0.0;
         let mut n = 0usize;
-        for b in sequential_batches(&val, 32, o.context, &device)? {
+        // At most 4096 tokens a batch: the logits alone are tokens × vocabulary floats
+        // (32 windows of 512 over SmolLM2's 49,152 entries were 3.2 GB each copy).
+        let per_batch = (4096 / o.context).clamp(1, 32);
+        for b in sequential_batches(&val, per_batch, o.context, &device)? {
             let logits = model.forward(&b.inputs)?.detach();
             sum += cross_entropy(&logits, &b.targets)?.to_scalar::<f32>()? as f64 * b.targets.elem_count() as f64;
             n += b.targets.elem_count();
         }
         report.val_student_ce_full_pass = Some(sum / n.max(1) as f64);
     }
-    let tensors = opt.params.iter().map(|p| (p.name.clone(), p.var.as_tensor().clone())).collect();
-    let meta = serde_json::json!({ "distilled_from": o.teacher, "initial_student": o.student, "steps": summary.steps_done, "alpha": o.alpha });
+    let mut tensors: std::collections::BTreeMap<String, Tensor> =
+        opt.params.iter().map(|p| (p.name.clone(), p.var.as_tensor().clone())).collect();
+    tensors.extend(frozen);
+    let meta = serde_json::json!({ "distilled_from": o.teacher, "initial_student": o.student, "steps": summary.steps_done, "alpha": o.alpha, "recipe": o.recipe });
     write_student(&o.out, &tensors, &config, meta)?;
     copy_tokenizer(&o.teacher, &o.out)?;
     write_json(&o.out.join("distill.json"), &report)?;
@@ -216,4 +293,43 @@ pub fn distill(o: &DistillOptions) -> Result<DistillReport> {
 
 fn detach_all(v: &[Tensor]) -> Vec<Tensor> {
     v.iter().map(|t| t.detach()).collect()
+}
+
+/// A OneBit linear's latent weight, g or h (`model.layers.{i}.{proj}.{weight,g,h}`),
+/// as opposed to norms, embeddings and head.
+pub fn is_onebit_parameter(name: &str) -> bool {
+    let Some(base) = name.strip_suffix(".weight").or_else(|| name.strip_suffix(".g")).or_else(|| name.strip_suffix(".h")) else {
+        return false;
+    };
+    name.starts_with("model.layers.") && onebit_model::LINEAR_NAMES.iter().any(|p| base.ends_with(p))
+}
+
+/// The recipe's loss for one batch. `detach`: no gradient (validation).
+fn recipe_loss(
+    o: &DistillOptions,
+    teacher: &Llama,
+    student: &Llama,
+    ids: &Tensor,
+    s: &onebit_model::ForwardOutput,
+    t: &onebit_model::ForwardOutput,
+    detach: bool,
+) -> Result<DistillLoss> {
+    let (s_logits, s_hidden) = if detach { (s.logits.detach(), detach_all(&s.hidden_states)) } else { (s.logits.clone(), s.hidden_states.clone()) };
+    Ok(match o.recipe {
+        DistillRecipe::Project => distill_loss(&s_logits, &t.logits, &s_hidden, &t.hidden_states, o.alpha)?,
+        DistillRecipe::Official => {
+            // The official hidden set: the embedding output, then blocks 0..L−2.
+            let (b, c) = ids.dims2()?;
+            let h = teacher.config.hidden_size;
+            let embed = |m: &Llama| -> candle_core::Result<Tensor> {
+                m.embed_tokens.index_select(&ids.flatten_all()?, 0)?.reshape((b, c, h))
+            };
+            let l = s_hidden.len().saturating_sub(1);
+            let mut sh = vec![embed(student)?];
+            sh.extend(s_hidden[..l].iter().cloned());
+            let mut th = vec![embed(teacher)?];
+            th.extend(t.hidden_states[..l].iter().cloned());
+            distill_loss_official(&s_logits, &t.logits, &sh, &th, o.alpha, o.kd_loss_scale)?
+        }
+    })
 }

@@ -15,6 +15,7 @@ pub mod interrupt;
 pub mod loss;
 pub mod memory;
 pub mod optim;
+pub mod ppl_report;
 pub mod svid;
 pub mod distill;
 pub mod export;

@@ -2,12 +2,18 @@
 //! passes (one pass over the data each way instead of a dozen small ops).
 //!
 //! - [`kl_div`]: KL(teacher ‖ student) of the next-token distributions, summed
-//!   over the vocabulary and averaged over tokens. This is PyTorch's
+//!   over the vocabulary and averaged over tokens: PyTorch's
 //!   `kl_div(log_softmax(student), softmax(teacher), reduction='batchmean')`
-//!   with the logits flattened to (tokens, vocab), as the official code does.
+//!   on logits flattened to (tokens, vocab). The official OneBit code does NOT
+//!   flatten: its `batchmean` on 3-D (batch, tokens, vocab) logits divides by
+//!   the batch size only, i.e. sums over each sequence's tokens; that is
+//!   [`kl_div_per_sequence`] (= `kl_div` × tokens per sequence).
 //! - [`hidden_loss`]: the mean over tokens of ‖s/‖s‖ − t/‖t‖‖² (L2 normalisation
 //!   along the hidden dimension, PyTorch's `F.normalize` with eps 1e-12).
-//! - [`distill_loss`]: KL + α · Σ over layers of the hidden-state loss.
+//! - [`distill_loss`]: per-token KL + α · Σ over layers of the hidden-state loss
+//!   (this project's small-model recipe); [`distill_loss_official`]:
+//!   `kd_loss_scale` · per-sequence KL + α · Σ hidden-state loss (the official
+//!   code, `kd_loss_scale` = 0.01).
 //!
 //! The teacher side never gets a gradient (it is a fixed target). Plain candle
 //! versions ([`kl_div_unfused`], [`hidden_loss_unfused`]) define the same maths
@@ -284,6 +290,14 @@ pub fn hidden_loss(student_hidden: &Tensor, teacher_hidden: &Tensor) -> Result<T
     }
 }
 
+/// KL(teacher ‖ student) summed over each sequence's tokens, averaged over
+/// sequences: the official code's `kl_div(..., 'batchmean')` on 3-D logits
+/// (batch, tokens, vocab). Equal to [`kl_div`] × tokens per sequence.
+pub fn kl_div_per_sequence(student_logits: &Tensor, teacher_logits: &Tensor) -> Result<Tensor> {
+    let (_, tokens, _) = student_logits.dims3()?;
+    kl_div(student_logits, teacher_logits)? * tokens as f64
+}
+
 /// The parts of the distillation loss (scalars).
 pub struct DistillLoss {
     pub total: Tensor,
@@ -316,6 +330,24 @@ pub fn distill_loss(
     Ok(DistillLoss { total, kl, hidden })
 }
 
+/// The official code's loss: `kd_loss_scale` · per-sequence KL (3-D logits) + α ·
+/// Σ over the given layers of the hidden-state loss. `kl` in the result is the
+/// scaled KL term.
+pub fn distill_loss_official(
+    student_logits: &Tensor,
+    teacher_logits: &Tensor,
+    student_hidden: &[Tensor],
+    teacher_hidden: &[Tensor],
+    alpha: f64,
+    kd_loss_scale: f64,
+) -> Result<DistillLoss> {
+    let per_token = distill_loss(student_logits, teacher_logits, student_hidden, teacher_hidden, alpha)?;
+    let (_, tokens, _) = student_logits.dims3()?;
+    let kl = (per_token.kl * (tokens as f64 * kd_loss_scale))?;
+    let total = if alpha == 0.0 { kl.clone() } else { (&kl + (&per_token.hidden * alpha)?)? };
+    Ok(DistillLoss { total, kl, hidden: per_token.hidden })
+}
+
 /// KL(teacher ‖ student) with plain candle ops (the definition; any device).
 pub fn kl_div_unfused(student_logits: &Tensor, teacher_logits: &Tensor) -> Result<Tensor> {
     let s = tokens_by_features(student_logits)?;
@@ -345,6 +377,30 @@ mod tests {
 
     fn scalar(t: &Tensor) -> f32 {
         t.to_scalar::<f32>().unwrap()
+    }
+
+    /// The official code's KL is `batchmean` over 3-D logits: the sum over every
+    /// token and vocabulary entry, divided by the batch size only.
+    #[test]
+    fn per_sequence_kl_is_the_official_batchmean() {
+        let (b, t, v) = (2, 5, 7);
+        let s = pseudo((b, t, v), 11, 5.0);
+        let te = pseudo((b, t, v), 12, 5.0);
+        // Definition, element by element: Σ p_t (log p_t − log p_s) / batch.
+        let ls = candle_nn::ops::log_softmax(&s, D::Minus1).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let lt = candle_nn::ops::log_softmax(&te, D::Minus1).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let want: f64 = ls.iter().zip(&lt).map(|(&a, &c)| (c as f64).exp() * (c as f64 - a as f64)).sum::<f64>() / b as f64;
+        let got = scalar(&kl_div_per_sequence(&s, &te).unwrap()) as f64;
+        assert!((got - want).abs() < 1e-5 * want.abs().max(1.0), "{got} vs {want}");
+        // It is the per-token mean times the tokens per sequence, not the per-token mean.
+        let per_token = scalar(&kl_div(&s, &te).unwrap()) as f64;
+        assert!((got - per_token * t as f64).abs() < 1e-5 * got.abs());
+        // The official total: 0.01 · that + α · hidden.
+        let (sh, th) = (pseudo((b, t, 4), 13, 2.0), pseudo((b, t, 4), 14, 2.0));
+        let l = distill_loss_official(&s, &te, &[sh.clone()], &[th.clone()], 1.0, 0.01).unwrap();
+        let hidden = scalar(&hidden_loss(&sh, &th).unwrap()) as f64;
+        assert!((scalar(&l.total) as f64 - (0.01 * want + hidden)).abs() < 1e-5);
+        assert!((scalar(&l.kl) as f64 - 0.01 * want).abs() < 1e-6);
     }
 
     #[test]

@@ -60,11 +60,11 @@ pub struct SvidReport {
     pub layers: Vec<LayerSvid>,
 }
 
-/// Build a student directory from a teacher directory by SVID.
+/// Build a student directory by SVID from a teacher: a Hugging Face directory
+/// or a GGUF file (dequantised).
 pub fn svid_student(teacher: &Path, out: &Path, method: SvidMethod, progress: bool) -> Result<SvidReport> {
-    let config = read_config(teacher)?;
-    let mut tensors: BTreeMap<String, Tensor> =
-        onebit_model::checkpoint::load_hf_tensors(teacher, &config, &Device::Cpu)?.into_iter().collect();
+    let (config, tensors) = onebit_model::checkpoint::load_dense_tensors(teacher, &Device::Cpu)?;
+    let mut tensors: BTreeMap<String, Tensor> = tensors.into_iter().collect();
     let total = config.num_hidden_layers * LINEAR_NAMES.len();
     let bar = if progress { indicatif::ProgressBar::new(total as u64) } else { indicatif::ProgressBar::hidden() };
     bar.set_style(
@@ -125,8 +125,14 @@ pub fn write_student(dir: &Path, tensors: &BTreeMap<String, Tensor>, config: &Ll
     Ok(())
 }
 
-/// Copy `tokenizer.json` from one model directory to another, if there is one.
+/// Give the model directory `to` the tokenizer of the model `from`: a copy of
+/// `tokenizer.json` from a directory, if it has one, or the tokenizer a GGUF
+/// file's metadata describes.
 pub fn copy_tokenizer(from: &Path, to: &Path) -> Result<()> {
+    if from.is_file() && onebit_model::gguf::is_gguf(from) {
+        let mut tok = onebit_model::checkpoint::model_tokenizer(from)?;
+        return Ok(tok.save(&to.join("tokenizer.json"))?);
+    }
     let src = from.join("tokenizer.json");
     if src.exists() && from.canonicalize().ok() != to.canonicalize().ok() {
         let bytes = std::fs::read(&src).with_context(|| format!("{}: cannot read", src.display()))?;
