@@ -39,7 +39,90 @@ pub const VERILATOR_WAIVERS: [&str; 3] = ["-Wno-DECLFILENAME", "-Wno-UNOPTFLAT",
 /// casts are tidied for the lint and identical modules merged.
 pub fn generate<U: Block>(uut: &U) -> Result<String, VerilogError> {
     check_all(uut).map_err(|e| VerilogError::Check(format!("{e:?}")))?;
-    Ok(merge_identical_modules(&tidy_casts(&generate_verilog_unchecked(uut))))
+    Ok(merge_identical_modules(&link_clocks(&tidy_casts(&generate_verilog_unchecked(uut)))))
+}
+
+/// rust-hdl clocks every child (a DFF, a RAM, a sub-block) through a stub
+/// signal that the parent's `always @(*)` block assigns (`x$clock = clock;`),
+/// so to Verilator every flip-flop's clock is computed by combinational
+/// logic, which it must re-evaluate with the data. Where a stub is assigned
+/// exactly the module's `clock` and used nowhere else, this connects the
+/// child's port to `clock` itself and drops the stub and its assignment. The
+/// circuit is unchanged (a wire replaces a buffer); Verilator then sees one
+/// clock.
+pub fn link_clocks(verilog: &str) -> String {
+    let mut out = String::with_capacity(verilog.len());
+    let mut module: Vec<&str> = vec![];
+    for line in verilog.lines() {
+        if line.starts_with("module ") {
+            module.clear();
+        }
+        module.push(line);
+        if line.starts_with("endmodule") {
+            out.push_str(&link_module_clocks(&module));
+            module.clear();
+        } else if !module.first().is_some_and(|l| l.starts_with("module ")) {
+            out.push_str(line);
+            out.push('\n');
+            module.clear();
+        }
+    }
+    for l in module {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
+}
+
+fn link_module_clocks(lines: &[&str]) -> String {
+    let is_stub = |name: &str| name.ends_with("$clock") || name.ends_with("$read_clock") || name.ends_with("$write_clock");
+    // Stubs assigned `= clock;`, and how often each name occurs at all.
+    let mut stubs: Vec<String> = vec![];
+    for l in lines {
+        let t = l.trim();
+        if let Some(name) = t.strip_suffix(" = clock;") {
+            if is_stub(name) && !name.contains(' ') {
+                stubs.push(name.to_string());
+            }
+        }
+    }
+    let text = lines.join("\n");
+    let occurrences = |name: &str| {
+        text.match_indices(name)
+            .filter(|&(i, _)| {
+                let after = text[i + name.len()..].chars().next();
+                let before = text[..i].chars().next_back();
+                !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+                    && !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+            })
+            .count()
+    };
+    // Exactly three uses: the declaration, the assignment, the port connection.
+    let linked: std::collections::HashSet<String> = stubs.into_iter().filter(|s| occurrences(s) == 3).collect();
+    let mut out = String::new();
+    for l in lines {
+        let t = l.trim();
+        let declared = t
+            .strip_prefix("reg")
+            .map(|r| r.trim().trim_end_matches(';'))
+            .filter(|n| linked.contains(*n));
+        let assigned = t.strip_suffix(" = clock;").filter(|n| linked.contains(*n));
+        if declared.is_some() || assigned.is_some() {
+            continue;
+        }
+        let mut line = l.to_string();
+        if let Some((port, rest)) = t.strip_prefix('.').and_then(|r| r.split_once('(')) {
+            let arg = rest.trim_end_matches(',').trim_end_matches(')');
+            if linked.contains(arg) {
+                let indent = &l[..l.len() - t.len()];
+                let comma = if t.ends_with(',') { "," } else { "" };
+                line = format!("{indent}.{port}(clock){comma}");
+            }
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
 }
 
 /// rust-hdl writes one module definition per instance (`top$array$pes$0`,

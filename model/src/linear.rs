@@ -146,7 +146,7 @@ impl std::fmt::Debug for BackendLinear {
 impl BackendLinear {
     pub fn prepare(backend: &dyn LinearBackend, name: &str, layer: &PackedLayer) -> Result<Self, ModelError> {
         let prepared =
-            backend.prepare(layer).map_err(|e| ModelError::Input(format!("preparing linear `{name}`: {e}")))?;
+            backend.prepare_named(name, layer).map_err(|e| ModelError::Input(format!("preparing linear `{name}`: {e}")))?;
         Ok(BackendLinear {
             prepared,
             in_features: layer.in_features,
