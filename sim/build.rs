@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const DEFAULT_PRESETS: &str = "sim16,ice40,t6x4";
+/// Presets that also get a model with tracing built in (ONEBIT_SIM_TRACED).
+const DEFAULT_TRACED: &str = "sim16";
 
 fn verilog_for(preset: &str) -> String {
     use onebit_hdl::presets;
@@ -61,6 +63,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/shim.cpp");
     println!("cargo:rerun-if-env-changed=ONEBIT_SIM_PRESETS");
     println!("cargo:rerun-if-env-changed=ONEBIT_X_INITIAL");
+    println!("cargo:rerun-if-env-changed=ONEBIT_SIM_TRACED");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     let presets: Vec<String> = std::env::var("ONEBIT_SIM_PRESETS")
         .unwrap_or_else(|_| DEFAULT_PRESETS.into())
@@ -78,42 +81,66 @@ fn main() {
     shim.cpp(true).std("c++17").warnings(false).opt_level(2);
     shim.include(&include).include(include.join("vltstd"));
     shim.define("VM_TRACE", "1").define("VM_TRACE_VCD", "1").define("VM_COVERAGE", "0").define("VM_SC", "0");
+    let traced: Vec<String> = std::env::var("ONEBIT_SIM_TRACED")
+        .unwrap_or_else(|_| DEFAULT_TRACED.into())
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| presets.contains(s))
+        .collect();
     let mut models = String::new();
+    let mut classes = vec![];
     for p in &presets {
-        let class = format!("V{p}");
         let dir = out_dir.join(p);
-        let mdir = dir.join("obj");
-        std::fs::create_dir_all(&mdir).unwrap();
         let verilog = verilog_for(p);
         let vfile = dir.join("onebit_accelerator.v");
-        let flags = [
-            "--cc", "--build", "-O3", "--x-assign", "fast", "--x-initial", x_initial.as_str(), "-Wno-fatal", "--trace",
-            "--top-module", "top", "--prefix", class.as_str(), "-j", "2",
-        ];
-        let hash = fnv1a(&[verilog.as_bytes(), flags.join(" ").as_bytes(), &version]);
-        let stamp = dir.join("stamp");
-        let archive = mdir.join(format!("{class}__ALL.a"));
-        let fresh = std::fs::read_to_string(&stamp).ok().as_deref() == Some(&format!("{hash:016x}")) && archive.exists();
-        if !fresh {
-            std::fs::write(&vfile, &verilog).unwrap();
-            let _ = std::fs::remove_file(&stamp);
-            run(Command::new("verilator").args(flags).arg("-Mdir").arg(&mdir).arg(&vfile), &format!("verilating {p}"));
-            std::fs::write(&stamp, format!("{hash:016x}")).unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        // The fast model, and (for presets in ONEBIT_SIM_TRACED) a second one
+        // with tracing built in: `--trace` slows a model even when no trace
+        // is written.
+        for trace in [false, true] {
+            if trace && !traced.contains(p) {
+                continue;
+            }
+            let class = if trace { format!("V{p}_trace") } else { format!("V{p}") };
+            let mdir = dir.join(if trace { "obj_trace" } else { "obj" });
+            std::fs::create_dir_all(&mdir).unwrap();
+            let mut flags = vec![
+                "--cc", "--build", "-O3", "--x-assign", "fast", "--x-initial", x_initial.as_str(), "-Wno-fatal",
+                // verilated.mk compiles the model at -Os unless told otherwise.
+                "-MAKEFLAGS", "OPT_FAST=-O2 OPT_SLOW=-O1",
+                "--top-module", "top", "--prefix", class.as_str(), "-j", "2",
+            ];
+            if trace {
+                flags.push("--trace");
+            }
+            let hash = fnv1a(&[verilog.as_bytes(), flags.join(" ").as_bytes(), &version]);
+            let stamp = mdir.join("stamp");
+            let archive = mdir.join(format!("{class}__ALL.a"));
+            let fresh = std::fs::read_to_string(&stamp).ok().as_deref() == Some(&format!("{hash:016x}")) && archive.exists();
+            if !fresh {
+                if std::fs::read_to_string(&vfile).ok().as_deref() != Some(verilog.as_str()) {
+                    std::fs::write(&vfile, &verilog).unwrap();
+                }
+                let _ = std::fs::remove_file(&stamp);
+                run(Command::new("verilator").args(&flags).arg("-Mdir").arg(&mdir).arg(&vfile), &format!("verilating {p}"));
+                std::fs::write(&stamp, format!("{hash:016x}")).unwrap();
+            }
+            shim.include(&mdir);
+            models.push_str(&format!("MODEL({p}, {class}, {})\n", trace as u8));
+            println!("cargo:rustc-link-search=native={}", mdir.display());
+            classes.push(class);
         }
-        shim.include(&mdir);
-        models.push_str(&format!("MODEL({p}, {class})\n"));
-        println!("cargo:rustc-link-search=native={}", mdir.display());
     }
     // Expose what was built to the Rust side (`onebit_sim::BUILT_PRESETS`).
     std::fs::write(out_dir.join("built_presets.rs"), format!(
-        "pub const BUILT_PRESETS: &[&str] = &{presets:?};\npub const X_INITIAL: &str = {x_initial:?};\n/// The Verilog each built preset was verilated from.\npub const VERILOG_FILES: &[(&str, &str)] = &[{}];\n",
+        "pub const BUILT_PRESETS: &[&str] = &{presets:?};\n/// Presets with a traced model too.\npub const TRACED_PRESETS: &[&str] = &{traced:?};\npub const X_INITIAL: &str = {x_initial:?};\n/// The Verilog each built preset was verilated from.\npub const VERILOG_FILES: &[(&str, &str)] = &[{}];\n",
         presets.iter().map(|p| format!("({p:?}, {:?})", out_dir.join(p).join("onebit_accelerator.v").display().to_string())).collect::<Vec<_>>().join(", ")
     )).unwrap();
-    let includes: String = presets.iter().map(|p| format!("#include \"V{p}.h\"\n")).collect();
+    let includes: String = classes.iter().map(|c| format!("#include \"{c}.h\"\n")).collect();
     std::fs::write(out_dir.join("models.inc"), format!("{includes}#define ONEBIT_MODELS \\\n{}\n", models.lines().collect::<Vec<_>>().join(" \\\n"))).unwrap();
     shim.include(&out_dir).file(Path::new("src/shim.cpp")).compile("onebit_verilator_shim");
-    for p in &presets {
-        println!("cargo:rustc-link-lib=static:+verbatim=V{p}__ALL.a");
+    for c in &classes {
+        println!("cargo:rustc-link-lib=static:+verbatim={c}__ALL.a");
     }
     // Verilator's runtime after the models, which call into it.
     cc::Build::new()

@@ -34,7 +34,7 @@
 //! bit of a bank moves except the one being written.
 
 use crate::netlist::Netlist;
-use crate::pe::SignAccumulatePe;
+use crate::pe::{SignAccumulatePe, SignExtend};
 use rust_hdl::prelude::*;
 
 const TAG_VALID: usize = 0;
@@ -72,6 +72,7 @@ pub struct SystolicArray<
     pub south_acc: Signal<Out, Bit>,
     pub south_accbank: Signal<Out, Bit>,
     pes: Vec<SignAccumulatePe<L, P, NB>>,
+    ext: Vec<SignExtend<L, P>>,
     skew_lane: Vec<DFF<Bits<L>>>,
     stage_tags: Vec<DFF<Bits<4>>>,
     stage_sel: Vec<DFF<Bits<NB>>>,
@@ -116,6 +117,7 @@ impl<
             south_acc: Default::default(),
             south_accbank: Default::default(),
             pes: (0..R * C).map(|_| SignAccumulatePe::default()).collect(),
+            ext: (0..R).map(|_| SignExtend::default()).collect(),
             skew_lane: (0..skews).map(|_| DFF::default()).collect(),
             stage_tags: (0..R).map(|_| DFF::default()).collect(),
             stage_sel: (0..R - 1).map(|_| DFF::default()).collect(),
@@ -215,11 +217,13 @@ impl<
             } else {
                 self.stage_sel[r - 1].q.val()
             };
+            self.ext[r].lane.next = a;
+            let wide = self.ext[r].wide.val();
             for c in 0..C {
                 let i = Self::pe(r, c);
                 let pe = &mut self.pes[i];
                 pe.clock.next = clock;
-                pe.lane_in.next = a;
+                pe.lane_in.next = wide;
                 pe.sel_in.next = sel;
                 pe.wr_en.next = self.wr_en[i / WB].q.val();
                 pe.wr_bit.next = bits.get_bit(i % WB);
@@ -266,6 +270,9 @@ impl<
         }
         self.wr_bits.clock.connect();
         self.wr_bits.d.connect();
+        for e in &mut self.ext {
+            e.lane.connect();
+        }
         for p in &mut self.pes {
             p.clock.connect();
             p.lane_in.connect();
@@ -326,13 +333,14 @@ impl<
             } else {
                 format!("stage_sel${}$q", r - 1)
             };
+            match &lane {
+                None => n.from_slice(&format!("ext${r}$lane"), "west_lanes", 0, L),
+                Some(l) => n.wire(&format!("ext${r}$lane"), l),
+            }
             for c in 0..C {
                 let i = Self::pe(r, c);
                 n.wire(&format!("pes${i}$clock"), "clock");
-                match &lane {
-                    None => n.from_slice(&format!("pes${i}$lane_in"), "west_lanes", 0, L),
-                    Some(l) => n.wire(&format!("pes${i}$lane_in"), l),
-                }
+                n.wire(&format!("pes${i}$lane_in"), &format!("ext${r}$wide"));
                 n.wire(&format!("pes${i}$sel_in"), &sel);
                 n.wire(&format!("pes${i}$wr_en"), &format!("wr_en${}$q", i / WB));
                 n.from_slice(&format!("pes${i}$wr_bit"), "wr_bits$q", i % WB, 1);

@@ -12,7 +12,7 @@
 //! | port       | dir | width | meaning |
 //! |------------|-----|-------|---------|
 //! | `clock`    | in  | 1     | the one clock |
-//! | `lane_in`  | in  | L     | the row's lane (broadcast to every PE of the row) |
+//! | `lane_in`  | in  | P     | the row's lane, sign-extended to P bits once per row ([`SignExtend`]), broadcast to every PE of the row |
 //! | `sel_in`   | in  | NB    | one-hot: the weight bank of the token whose lane arrives in the next cycle |
 //! | `psum_in`  | in  | P     | partial sum from the north neighbour (0 in row 0) |
 //! | `psum_out` | out | P     | registered `psum_in ± lane_in` (− when the selected bank's bit is 1), to the south |
@@ -23,12 +23,46 @@
 //! L-bit lanes fits exactly, so no element needs a wider adder.
 
 use crate::util::{high_mask, twos};
+
+/// Sign extension of an L-bit lane to P bits, once per row of the array
+/// (so no PE repeats it).
+///
+/// Ports: `lane` in L bits, `wide` out P bits.
+#[derive(Clone, Debug, LogicBlock)]
+pub struct SignExtend<const L: usize, const P: usize> {
+    pub lane: Signal<In, Bits<L>>,
+    pub wide: Signal<Out, Bits<P>>,
+    half: Constant<Bits<L>>,
+    mask: Constant<Bits<P>>,
+}
+
+impl<const L: usize, const P: usize> Default for SignExtend<L, P> {
+    fn default() -> Self {
+        assert!(P >= L);
+        Self {
+            lane: Default::default(),
+            wide: Default::default(),
+            half: Constant::new(twos::<L>(1 << (L - 1))),
+            mask: Constant::new(high_mask::<P>(L)),
+        }
+    }
+}
+
+impl<const L: usize, const P: usize> Logic for SignExtend<L, P> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.wide.next = bit_cast::<P, L>(self.lane.val());
+        if self.lane.val() >= self.half.val() {
+            self.wide.next = bit_cast::<P, L>(self.lane.val()) | self.mask.val();
+        }
+    }
+}
 use rust_hdl::prelude::*;
 
 #[derive(Clone, Debug, LogicBlock)]
 pub struct SignAccumulatePe<const L: usize, const P: usize, const NB: usize> {
     pub clock: Signal<In, Clock>,
-    pub lane_in: Signal<In, Bits<L>>,
+    pub lane_in: Signal<In, Bits<P>>,
     pub sel_in: Signal<In, Bits<NB>>,
     pub psum_in: Signal<In, Bits<P>>,
     pub psum_out: Signal<Out, Bits<P>>,
@@ -37,13 +71,10 @@ pub struct SignAccumulatePe<const L: usize, const P: usize, const NB: usize> {
     banks: DFF<Bits<NB>>,
     psum: DFF<Bits<P>>,
     subtract: DFF<Bit>,
-    lane_ext: Signal<Local, Bits<P>>,
     addend: Signal<Local, Bits<P>>,
     carry: Signal<Local, Bits<P>>,
     zero: Constant<Bits<P>>,
     one: Constant<Bits<P>>,
-    lane_half: Constant<Bits<L>>,
-    ext_mask: Constant<Bits<P>>,
 }
 
 impl<const L: usize, const P: usize, const NB: usize> Default for SignAccumulatePe<L, P, NB> {
@@ -60,13 +91,10 @@ impl<const L: usize, const P: usize, const NB: usize> Default for SignAccumulate
             banks: Default::default(),
             psum: Default::default(),
             subtract: Default::default(),
-            lane_ext: Default::default(),
             addend: Default::default(),
             carry: Default::default(),
             zero: Constant::new(twos::<P>(0)),
             one: Constant::new(twos::<P>(1)),
-            lane_half: Constant::new(twos::<L>(1 << (L - 1))),
-            ext_mask: Constant::new(high_mask::<P>(L)),
         }
     }
 }
@@ -82,15 +110,11 @@ impl<const L: usize, const P: usize, const NB: usize> Logic for SignAccumulatePe
             self.banks.d.next = (self.banks.q.val() & !self.wr_en.val()) | self.wr_en.val();
         }
         self.subtract.d.next = (self.banks.q.val() & self.sel_in.val()).any();
-        self.lane_ext.next = bit_cast::<P, L>(self.lane_in.val());
-        if self.lane_in.val() >= self.lane_half.val() {
-            self.lane_ext.next = bit_cast::<P, L>(self.lane_in.val()) | self.ext_mask.val();
-        }
         // One adder: psum − a = psum + !a + 1, the +1 as the carry in.
-        self.addend.next = self.lane_ext.val();
+        self.addend.next = self.lane_in.val();
         self.carry.next = self.zero.val();
         if self.subtract.q.val() {
-            self.addend.next = !self.lane_ext.val();
+            self.addend.next = !self.lane_in.val();
             self.carry.next = self.one.val();
         }
         self.psum.d.next = self.psum_in.val() + self.addend.val() + self.carry.val();

@@ -18,6 +18,8 @@ pub enum SimError {
     NotBuilt { preset: String, built: Vec<String> },
     #[error("unknown preset: {0}")]
     Config(#[from] onebit_core::ConfigError),
+    #[error("preset `{preset}` has no traced model in this build (traced: {traced:?}; set ONEBIT_SIM_TRACED and rebuild)")]
+    NotTraced { preset: String, traced: Vec<String> },
     #[error("cannot open VCD trace {}", .0.display())]
     Trace(PathBuf),
 }
@@ -25,7 +27,8 @@ pub enum SimError {
 /// Options for a new model.
 #[derive(Debug, Clone, Default)]
 pub struct DeviceOptions {
-    /// Write a VCD of every port and register here (about 6× slower).
+    /// Write a VCD of every port and register here (uses the preset's traced
+    /// model, built for the presets in ONEBIT_SIM_TRACED, default sim16).
     pub trace: Option<PathBuf>,
     /// Initial register values: `None` uses the build's x-initial setting
     /// (zeros for `fast`); `Some(seed)` randomises them (meaningful with a
@@ -62,6 +65,9 @@ impl VerilatorDevice {
         let config = ArrayConfig::lookup(preset)?;
         if !crate::BUILT_PRESETS.contains(&preset) {
             return Err(SimError::NotBuilt { preset: preset.into(), built: crate::BUILT_PRESETS.iter().map(|s| s.to_string()).collect() });
+        }
+        if options.trace.is_some() && !crate::TRACED_PRESETS.contains(&preset) {
+            return Err(SimError::NotTraced { preset: preset.into(), traced: crate::TRACED_PRESETS.iter().map(|s| s.to_string()).collect() });
         }
         let name = CString::new(preset).expect("preset names have no NUL");
         let (x_random, seed) = match options.random_init {

@@ -45,10 +45,11 @@ struct Model {
     virtual uint64_t get_port(int port) = 0;
     virtual int get_port_words(int port, uint32_t* w, int n) = 0;
     virtual void eval() = 0;
+    virtual bool traced() const = 0;
     virtual void attach_trace(VerilatedVcdC* t) = 0;
 };
 
-template <class V> struct ModelT : Model {
+template <class V, bool TRACED> struct ModelT : Model {
     V* top;
     ModelT(int tracing, uint32_t seed, int x_random) {
         ctx.traceEverOn(tracing != 0);
@@ -94,14 +95,18 @@ template <class V> struct ModelT : Model {
         return 0;
     }
     void eval() override { top->eval(); }
-    void attach_trace(VerilatedVcdC* t) override { top->trace(t, 99); }
+    bool traced() const override { return TRACED; }
+    void attach_trace(VerilatedVcdC* t) override {
+        if constexpr (TRACED) top->trace(t, 99);
+    }
 };
 }  // namespace
 
 extern "C" {
 void* onebit_sim_new(const char* preset, int tracing, uint32_t seed, int x_random) {
-#define MODEL(name, cls) \
-    if (std::strcmp(preset, #name) == 0) return static_cast<Model*>(new ModelT<cls>(tracing, seed, x_random));
+#define MODEL(name, cls, traced) \
+    if (std::strcmp(preset, #name) == 0 && (tracing != 0) == (traced != 0)) \
+        return static_cast<Model*>(new ModelT<cls, traced != 0>(tracing, seed, x_random));
     ONEBIT_MODELS
 #undef MODEL
     return nullptr;
@@ -116,6 +121,7 @@ void onebit_sim_eval(void* m) { static_cast<Model*>(m)->eval(); }
 int onebit_sim_trace_open(void* m, const char* path) {
     Model* model = static_cast<Model*>(m);
     if (model->tfp) return 1;
+    if (!model->traced()) return 3;
     model->tfp = new VerilatedVcdC;
     model->attach_trace(model->tfp);
     model->tfp->open(path);

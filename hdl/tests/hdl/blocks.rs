@@ -33,7 +33,7 @@ proptest! {
         for (a, sel, p, en, bit) in ops {
             let a = wrap(a as i64, L);
             let p = wrap(p as i64, P);
-            pe.lane_in.next = twos::<L>(a);
+            pe.lane_in.next = twos::<P>(a);
             pe.sel_in.next = Bits::<NB>::from(1u64 << sel);
             pe.psum_in.next = twos::<P>(p);
             pe.wr_en.next = Bits::<NB>::from(en);
