@@ -55,8 +55,13 @@ test: deps data-check smollm2
 	ONEBIT_DATA="$(abspath $(DATA))" $(CARGO) test --workspace --all-targets
 
 SIM_CASES ?= 10000
+# The same build as `make test` (same profile, same workspace-wide feature set),
+# so `make sim` after `make test` compiles nothing; run alone, it builds what
+# the tests need once.
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 sim: deps
-	$(CARGO) run -p onebit-sim --bin onebit-sim -- --preset $(PRESET) --cases $(SIM_CASES) --json bench-results/sim.json
+	$(CARGO) test --workspace --all-targets --no-run
+	$(TARGET_DIR)/debug/onebit-sim --preset $(PRESET) --cases $(SIM_CASES) --json bench-results/sim.json
 
 verilog: deps-apt
 	$(CARGO) run --release -p onebit-hdl --bin onebit-verilog -- --preset all --out build/verilog --check

@@ -6,7 +6,7 @@
 #   scripts/smollm2.sh recipe     SVID (nmf and the naive baseline) -> official KD -> export
 #   scripts/smollm2.sh eval       perplexity rows (resumable per 2048-token chunk)
 #   scripts/smollm2.sh report     bench-results/smollm2.json + .svg from what is measured
-#   scripts/smollm2.sh hardware   one 256-token chunk on the Verilated ecp5 array (hours)
+#   scripts/smollm2.sh hardware   one 256-token chunk on the Verilated ecp5 array (about 6 min)
 #
 # Environment: RUN (default build/smollm2/run), DATA (../shared/data), BIN (a built
 # `onebit`; default: cargo build --release), KD_STEPS (40), KD_BATCH (2),
@@ -96,8 +96,8 @@ case $what in
     ${BIN:-target/release}/examples/smollm2_report --run "$run" --gguf "$gguf" --prefix-chunks "$prefix" \
       --out bench-results/smollm2.json --command "$cmd" ;;
   hardware)
-    # Needs the ecp5 model verilated into the build (the default is sim16,ice40).
-    ONEBIT_SIM_PRESETS=sim16,ice40,ecp5 cargo build --release -q -p onebit --bin onebit
+    # Needs the ecp5 model verilated into the build (the default is sim16,ice40,t6x4); about 6 minutes of simulation.
+    ONEBIT_SIM_PRESETS=sim16,ice40,t6x4,ecp5 cargo build --release -q -p onebit --bin onebit
     for b in reference hardware; do
       run_nice "$onebit" ppl --model "$run/files/kd.onebit.safetensors" --data "$test_txt" --backend "$b" --preset ecp5 \
         --seq-len 256 --max-chunks 1 --json > "$run/eval/hardware-$b.json"

@@ -118,7 +118,6 @@ impl<const P: usize, const ACC: usize, const AD: usize> OutputAccumulator<P, ACC
 }
 
 impl<const P: usize, const ACC: usize, const AD: usize> Logic for OutputAccumulator<P, ACC, AD> {
-    #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
             self, clock, next_token, wr_valid, wr_acc, wr_bank, wr_addr, wr_psum, fwd_valid, fwd_bank, fwd_addr,
@@ -183,4 +182,136 @@ impl<const P: usize, const ACC: usize, const AD: usize> Logic for OutputAccumula
             self.acc_out.next = self.ram1.read_data.val();
         }
     }
+
+    // What `update()` drives (written by hand: `#[hdl_gen]` would also
+    // generate `hdl()`, which this block writes as Verilog).
+    fn connect(&mut self) {
+        self.next_token.clock.connect();
+        self.next_token.d.connect();
+        self.wr_valid.clock.connect();
+        self.wr_valid.d.connect();
+        self.wr_acc.clock.connect();
+        self.wr_acc.d.connect();
+        self.wr_bank.clock.connect();
+        self.wr_bank.d.connect();
+        self.wr_addr.clock.connect();
+        self.wr_addr.d.connect();
+        self.wr_psum.clock.connect();
+        self.wr_psum.d.connect();
+        self.fwd_valid.clock.connect();
+        self.fwd_valid.d.connect();
+        self.fwd_bank.clock.connect();
+        self.fwd_bank.d.connect();
+        self.fwd_addr.clock.connect();
+        self.fwd_addr.d.connect();
+        self.fwd_sum.clock.connect();
+        self.fwd_sum.d.connect();
+        self.out_bank.clock.connect();
+        self.out_bank.d.connect();
+        self.acc_out.connect();
+        self.old.connect();
+        self.psum_ext.connect();
+        self.sum.connect();
+        self.token.connect();
+        self.ram0.read_address.connect();
+        self.ram0.read_clock.connect();
+        self.ram0.write_address.connect();
+        self.ram0.write_clock.connect();
+        self.ram0.write_data.connect();
+        self.ram0.write_enable.connect();
+        self.ram1.read_address.connect();
+        self.ram1.read_clock.connect();
+        self.ram1.write_address.connect();
+        self.ram1.write_clock.connect();
+        self.ram1.write_data.connect();
+        self.ram1.write_enable.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        // Written as Verilog (`update()` above is its rust-hdl model; the
+        // co-simulation tests compare them), with the two RAM banks as
+        // memories in the same module, read and written in their own clocked
+        // blocks as rust-hdl's RAM does (a read in a write's cycle sees the
+        // old word), so yosys still infers block RAM.
+        Verilog::Wrapper(Wrapper {
+            code: accumulator_verilog(P, ACC, AD, self.forward_on.val()),
+            cores: String::new(),
+        })
+    }
+}
+
+/// The accumulator's Verilog body (see the module doc for the timing).
+pub fn accumulator_verilog(p: usize, acc: usize, ad: usize, forward: bool) -> String {
+    let (a1, ad1) = (acc - 1, ad - 1);
+    let words = 1usize << ad;
+    let psum_ext = crate::util::vsext("psum_in", p, acc);
+    let hit = if forward {
+        "fwd_valid & (fwd_bank == wr_bank) & (fwd_addr == wr_addr)"
+    } else {
+        "1'b0"
+    };
+    format!(
+        "reg [{a1}:0] mem0 [0:{w1}];
+reg [{a1}:0] mem1 [0:{w1}];
+reg [{a1}:0] rd0;
+reg [{a1}:0] rd1;
+reg [{ad1}:0] next_token;
+reg wr_valid;
+reg wr_acc;
+reg wr_bank;
+reg [{ad1}:0] wr_addr;
+reg [{a1}:0] wr_psum;
+reg fwd_valid;
+reg fwd_bank;
+reg [{ad1}:0] fwd_addr;
+reg [{a1}:0] fwd_sum;
+reg out_bank;
+wire [{ad1}:0] token = first_in ? {ad}'d0 : next_token;
+wire [{ad1}:0] ra0 = (drain_rd & ~drain_bank) ? drain_addr : token;
+wire [{ad1}:0] ra1 = (drain_rd & drain_bank) ? drain_addr : token;
+wire fwd_hit = {hit};
+wire [{a1}:0] old = fwd_hit ? fwd_sum : (wr_bank ? rd1 : rd0);
+wire [{a1}:0] sum = wr_acc ? old + wr_psum : wr_psum;
+assign acc_out = out_bank ? rd1 : rd0;
+initial begin
+   next_token = {ad}'d0;
+   wr_valid = 1'd0;
+   wr_acc = 1'd0;
+   wr_bank = 1'd0;
+   wr_addr = {ad}'d0;
+   wr_psum = {acc}'d0;
+   fwd_valid = 1'd0;
+   fwd_bank = 1'd0;
+   fwd_addr = {ad}'d0;
+   fwd_sum = {acc}'d0;
+   out_bank = 1'd0;
+end
+always @(posedge clock) begin
+   rd0 <= mem0[ra0];
+end
+always @(posedge clock) begin
+   rd1 <= mem1[ra1];
+end
+always @(posedge clock) begin
+   if (wr_valid & ~wr_bank) mem0[wr_addr] <= sum;
+end
+always @(posedge clock) begin
+   if (wr_valid & wr_bank) mem1[wr_addr] <= sum;
+end
+always @(posedge clock) begin
+   if (valid_in) next_token <= token + {ad}'d1;
+   wr_valid <= valid_in & ~reset;
+   wr_acc <= acc_in;
+   wr_bank <= bank_in;
+   wr_addr <= token;
+   wr_psum <= {psum_ext};
+   fwd_valid <= wr_valid & ~reset;
+   fwd_bank <= wr_bank;
+   fwd_addr <= wr_addr;
+   fwd_sum <= sum;
+   out_bank <= drain_bank;
+end
+",
+        w1 = words - 1,
+    )
 }

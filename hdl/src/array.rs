@@ -33,7 +33,6 @@
 //! and the beat's bits), so no enable fans out to more than WB PEs and no
 //! bit of a bank moves except the one being written.
 
-use crate::netlist::Netlist;
 use crate::pe::{SignAccumulatePe, SignExtend};
 use rust_hdl::prelude::*;
 
@@ -290,75 +289,119 @@ impl<
     }
 
     fn hdl(&self) -> Verilog {
-        let mut n = Netlist::default();
-        for k in 0..self.skew_lane.len() {
-            n.wire(&format!("skew_lane${k}$clock"), "clock");
-        }
-        n.into_slice("west_tag", TAG_VALID, 1, "west_valid");
-        n.into_slice("west_tag", TAG_FIRST, 1, "west_first");
-        n.into_slice("west_tag", TAG_ACC, 1, "west_acc");
-        n.into_slice("west_tag", TAG_ACCBANK, 1, "west_accbank");
-        for j in 0..R {
-            n.wire(&format!("stage_tags${j}$clock"), "clock");
-            let t = if j == 0 { "west_tag".to_string() } else { format!("stage_tags${}$q", j - 1) };
-            n.wire(&format!("stage_tags${j}$d"), &t);
-            n.when("reset", |n| n.constant(&format!("stage_tags${j}$d"), Bits::<4>::default()));
-        }
-        for j in 0..R - 1 {
-            n.wire(&format!("stage_sel${j}$clock"), "clock");
-            let s = if j == 0 { "west_sel".to_string() } else { format!("stage_sel${}$q", j - 1) };
-            n.wire(&format!("stage_sel${j}$d"), &s);
-        }
-        for g in 0..B {
-            n.wire(&format!("wr_en${g}$clock"), "clock");
-            n.constant(&format!("wr_en${g}$d"), Bits::<NB>::default());
-            n.when_and_bit("w_fire", "w_group", g, |n| n.wire(&format!("wr_en${g}$d"), "w_bank"));
-        }
-        n.wire("wr_bits$clock", "clock");
-        n.wire("wr_bits$d", "w_data");
-        for r in 0..R {
-            let lane = if r == 0 {
-                None
-            } else {
-                let k0 = Self::skew(r, 0);
-                n.from_slice(&format!("skew_lane${k0}$d"), "west_lanes", r * L, L);
-                for j in 1..r {
-                    let k = Self::skew(r, j);
-                    n.wire(&format!("skew_lane${k}$d"), &format!("skew_lane${}$q", k - 1));
-                }
-                Some(format!("skew_lane${}$q", Self::skew(r, r - 1)))
-            };
-            let sel = if r == 0 {
-                "west_sel".to_string()
-            } else {
-                format!("stage_sel${}$q", r - 1)
-            };
-            match &lane {
-                None => n.from_slice(&format!("ext${r}$lane"), "west_lanes", 0, L),
-                Some(l) => n.wire(&format!("ext${r}$lane"), l),
-            }
-            for c in 0..C {
-                let i = Self::pe(r, c);
-                n.wire(&format!("pes${i}$clock"), "clock");
-                n.wire(&format!("pes${i}$lane_in"), &format!("ext${r}$wide"));
-                n.wire(&format!("pes${i}$sel_in"), &sel);
-                n.wire(&format!("pes${i}$wr_en"), &format!("wr_en${}$q", i / WB));
-                n.from_slice(&format!("pes${i}$wr_bit"), "wr_bits$q", i % WB, 1);
-                if r == 0 {
-                    n.constant(&format!("pes${i}$psum_in"), Bits::<P>::default());
-                } else {
-                    n.wire(&format!("pes${i}$psum_in"), &format!("pes${}$psum_out", Self::pe(r - 1, c)));
-                }
-            }
-        }
-        for c in 0..C {
-            n.into_slice("south_psums", c * P, P, &format!("pes${}$psum_out", Self::pe(R - 1, c)));
-        }
-        let last = format!("stage_tags${}$q", R - 1);
-        n.from_slice("south_valid", &last, TAG_VALID, 1);
-        n.from_slice("south_first", &last, TAG_FIRST, 1);
-        n.from_slice("south_acc", &last, TAG_ACC, 1);
-        n.from_slice("south_accbank", &last, TAG_ACCBANK, 1);
-        n.finish()
+        // Written as Verilog (rust-hdl's black-box idiom; `update()` above is
+        // its rust-hdl model, and every co-simulation test compares the two):
+        // one named register per PE bit field and one clocked block, so
+        // Verilator schedules each PE's three registers directly instead of
+        // re-evaluating a grid-wide `always @(*)` wiring block, and yosys sees
+        // plain registers and adders.
+        Verilog::Wrapper(Wrapper {
+            code: array_verilog(R, C, L, P, WB, NB, B),
+            cores: String::new(),
+        })
     }
+}
+
+/// Bit `i` of a `w`-bit net: rust-hdl declares 1-bit ports without a range.
+fn bit(name: &str, w: usize, i: usize) -> String {
+    if w == 1 {
+        name.to_string()
+    } else {
+        format!("{name}[{i}]")
+    }
+}
+
+/// The array's Verilog body (ports as declared by rust-hdl's wrapper mode:
+/// inputs and outputs are nets). Register names: `ps_r_c` (partial sum),
+/// `bk_r_c` (weight banks), `sb_r_c` (registered subtract select) of PE (r, c);
+/// `sk_r_j` the j-th west skew register of row r; `tg_j`/`sl_j` the tag and
+/// bank chains; `we_g` the registered write enable of beat g; `wb` its bits.
+/// Everything powers up to 0, like rust-hdl's DFF.
+pub fn array_verilog(r: usize, c: usize, l: usize, p: usize, wb: usize, nb: usize, b: usize) -> String {
+    use std::fmt::Write;
+    let mut v = String::new();
+    let mut init = String::new();
+    let mut clocked = String::new();
+    let reg = |v: &mut String, init: &mut String, name: &str, w: usize| {
+        if w == 1 {
+            writeln!(v, "reg {name};").unwrap();
+        } else {
+            writeln!(v, "reg [{}:0] {name};", w - 1).unwrap();
+        }
+        writeln!(init, "   {name} = {w}'d0;").unwrap();
+    };
+    // Tag chain (R stages, cleared by reset) and bank-select chain (R - 1 stages).
+    writeln!(v, "wire [3:0] west_tag = {{west_accbank, west_acc, west_first, west_valid}};").unwrap();
+    for j in 0..r {
+        reg(&mut v, &mut init, &format!("tg_{j}"), 4);
+        let src = if j == 0 { "west_tag".to_string() } else { format!("tg_{}", j - 1) };
+        writeln!(clocked, "   tg_{j} <= reset ? 4'd0 : {src};").unwrap();
+    }
+    for j in 0..r.saturating_sub(1) {
+        reg(&mut v, &mut init, &format!("sl_{j}"), nb);
+        let src = if j == 0 { "west_sel".to_string() } else { format!("sl_{}", j - 1) };
+        writeln!(clocked, "   sl_{j} <= {src};").unwrap();
+    }
+    // Weight write stage: one enable per beat, the beat's bits.
+    for g in 0..b {
+        reg(&mut v, &mut init, &format!("we_{g}"), nb);
+        writeln!(clocked, "   we_{g} <= (w_fire & {}) ? w_bank : {nb}'d0;", bit("w_group", b, g)).unwrap();
+    }
+    reg(&mut v, &mut init, "wb", wb);
+    writeln!(clocked, "   wb <= w_data;").unwrap();
+    // West edge: row r's lane through r skew registers, sign-extended once.
+    for row in 0..r {
+        let lane = if row == 0 {
+            format!("west_lanes[{}:0]", l - 1)
+        } else {
+            for j in 0..row {
+                reg(&mut v, &mut init, &format!("sk_{row}_{j}"), l);
+                let src = if j == 0 {
+                    format!("west_lanes[{}:{}]", row * l + l - 1, row * l)
+                } else {
+                    format!("sk_{row}_{}", j - 1)
+                };
+                writeln!(clocked, "   sk_{row}_{j} <= {src};").unwrap();
+            }
+            format!("sk_{row}_{}", row - 1)
+        };
+        writeln!(v, "wire [{}:0] lr_{row} = {lane};", l - 1).unwrap();
+        let lane = format!("lr_{row}");
+        let wide = if p > l { format!("{{{{{}{{{lane}[{}]}}}}, {lane}}}", p - l, l - 1) } else { lane };
+        writeln!(v, "wire [{}:0] ln_{row} = {wide};", p - 1).unwrap();
+        let sel = if row == 0 { "west_sel".to_string() } else { format!("sl_{}", row - 1) };
+        writeln!(v, "wire [{}:0] se_{row} = {sel};", nb - 1).unwrap();
+    }
+    // The banks, written only in a beat's cycle: one enabled group of WB PEs
+    // per beat (the same registers as an unconditional `bk & ~we | …`, but
+    // Verilator skips the group when its enable is 0, nearly every cycle).
+    for g in 0..b {
+        writeln!(clocked, "   if (we_{g} != {nb}'d0) begin").unwrap();
+        for i in g * wb..(g + 1) * wb {
+            let (row, col) = (i % r, i / r);
+            let bk = format!("bk_{row}_{col}");
+            writeln!(clocked, "      {bk} <= {} ? ({bk} | we_{g}) : ({bk} & ~we_{g});", bit("wb", wb, i % wb)).unwrap();
+        }
+        writeln!(clocked, "   end").unwrap();
+    }
+    // The PEs: the registered select, psum_in ± lane (− as + !lane + 1).
+    for col in 0..c {
+        for row in 0..r {
+            let (ps, bk, sb) = (format!("ps_{row}_{col}"), format!("bk_{row}_{col}"), format!("sb_{row}_{col}"));
+            reg(&mut v, &mut init, &ps, p);
+            reg(&mut v, &mut init, &bk, nb);
+            reg(&mut v, &mut init, &sb, 1);
+            writeln!(clocked, "   {sb} <= |({bk} & se_{row});").unwrap();
+            let north = if row == 0 { format!("{p}'d0") } else { format!("ps_{}_{col}", row - 1) };
+            writeln!(clocked, "   {ps} <= {north} + (ln_{row} ^ {{{p}{{{sb}}}}}) + {{{}'d0, {sb}}};", p - 1).unwrap();
+        }
+    }
+    let psums: Vec<String> = (0..c).rev().map(|col| format!("ps_{}_{col}", r - 1)).collect();
+    writeln!(v, "assign south_psums = {{{}}};", psums.join(", ")).unwrap();
+    let last = format!("tg_{}", r - 1);
+    writeln!(v, "assign south_valid = {last}[0];").unwrap();
+    writeln!(v, "assign south_first = {last}[1];").unwrap();
+    writeln!(v, "assign south_acc = {last}[2];").unwrap();
+    writeln!(v, "assign south_accbank = {last}[3];").unwrap();
+    format!("{v}initial begin\n{init}end\nalways @(posedge clock) begin\n{clocked}end\n")
 }

@@ -21,7 +21,7 @@
 //! Const generics: `A` = act_bits, `G` = g_bits, `L` = lane_bits, `NB` =
 //! weight_banks; the lane shift comes from the `ArrayConfig` at construction.
 
-use crate::util::{high_mask, twos, twos_flipped, Mul16};
+use crate::util::{high_mask, twos, twos_flipped, vlit, vsext, Mul16};
 use onebit_core::ArrayConfig;
 use rust_hdl::prelude::*;
 
@@ -106,7 +106,6 @@ impl<const A: usize, const G: usize, const L: usize, const NB: usize> GScaler<A,
 }
 
 impl<const A: usize, const G: usize, const L: usize, const NB: usize> Logic for GScaler<A, G, L, NB> {
-    #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, lane_reg);
         self.lane_out.next = self.lane_reg.q.val();
@@ -155,4 +154,82 @@ impl<const A: usize, const G: usize, const L: usize, const NB: usize> Logic for 
             self.lane_reg.d.next = self.lane_min.val();
         }
     }
+
+    // What `update()` drives (written by hand: `#[hdl_gen]` would also
+    // generate `hdl()`, which this block writes as Verilog).
+    fn connect(&mut self) {
+        self.lane_reg.clock.connect();
+        self.lane_reg.d.connect();
+        self.g_ext.connect();
+        self.g_neg.connect();
+        self.g_used.connect();
+        self.lane_out.connect();
+        self.mul.a.connect();
+        self.mul.b.connect();
+        self.product.connect();
+        self.rounded.connect();
+        self.rounded_flipped.connect();
+        self.x_ext.connect();
+        self.x_neg.connect();
+        for d in &mut self.g_banks {
+            d.clock.connect();
+            d.d.connect();
+        }
+    }
+
+    fn hdl(&self) -> Verilog {
+        // Written as Verilog (`update()` above is its rust-hdl model; the
+        // co-simulation tests compare them): a signed product instead of
+        // magnitudes and negations, which Verilator evaluates in a few
+        // operations and yosys maps to one signed DSP multiply.
+        Verilog::Wrapper(Wrapper {
+            code: gscaler_verilog(A, G, L, NB, self.shift.val().index(), self.lane_max.val().to_u64() as i64),
+            cores: String::new(),
+        })
+    }
+}
+
+/// The g scaler's Verilog body: `lane = sat_L(rshift_round(x·g, shift))`,
+/// registered; `gb_b` the g bank b. Registers power up to 0.
+pub fn gscaler_verilog(a: usize, g: usize, l: usize, nb: usize, shift: usize, m: i64) -> String {
+    use std::fmt::Write;
+    let mut v = String::new();
+    // Wide enough for the product, the rounding term and both saturation
+    // thresholds ((m + 1)·2^shift = 2^(L-1+shift)) without wrapping.
+    let pw = (a + g).max(l + shift) + 2;
+    for b in 0..nb {
+        writeln!(v, "reg [{}:0] gb_{b};", g - 1).unwrap();
+    }
+    writeln!(v, "reg [{}:0] lane_reg;", l - 1).unwrap();
+    let mut used = "gb_0".to_string();
+    for b in 0..nb {
+        used = format!("(sel[{b}] ? gb_{b} : {used})");
+    }
+    // The loop in `update()` lets the highest selected bank win; the nesting above does the same.
+    writeln!(v, "wire [{}:0] g_used = {used};", g - 1).unwrap();
+    writeln!(v, "wire signed [{}:0] product = $signed({}) * $signed({});", pw - 1, vsext("x_in", a, pw), vsext("g_used", g, pw)).unwrap();
+    let round = if shift == 0 { 0 } else { 1i64 << (shift - 1) };
+    writeln!(v, "wire signed [{}:0] rounded = product + {};", pw - 1, vlit(pw, round)).unwrap();
+    writeln!(v, "wire above = rounded >= $signed({});", vlit(pw, (m + 1) << shift)).unwrap();
+    writeln!(v, "wire below = rounded < $signed({});", vlit(pw, (-m) << shift)).unwrap();
+    writeln!(v, "assign lane_out = lane_reg;").unwrap();
+    writeln!(v, "initial begin").unwrap();
+    for b in 0..nb {
+        writeln!(v, "   gb_{b} = {g}'d0;").unwrap();
+    }
+    writeln!(v, "   lane_reg = {l}'d0;\nend").unwrap();
+    writeln!(v, "always @(posedge clock) begin").unwrap();
+    for b in 0..nb {
+        writeln!(v, "   if (g_wr[{b}]) gb_{b} <= g_in;").unwrap();
+    }
+    writeln!(
+        v,
+        "   lane_reg <= above ? {} : (below ? {} : rounded[{}:{}]);\nend",
+        vlit(l, m),
+        vlit(l, -m),
+        shift + l - 1,
+        shift
+    )
+    .unwrap();
+    v
 }

@@ -22,7 +22,7 @@
 //! | `valid_out` | out | 1     | `word_out` holds a word (the output stream's valid) |
 //! | `word_out`  | out | O     | the scaled, saturated output word |
 
-use crate::util::{high_mask, twos, twos_flipped, Mul16};
+use crate::util::{high_mask, twos, twos_flipped, vlit, vsext, Mul16};
 use onebit_core::ArrayConfig;
 use rust_hdl::prelude::*;
 
@@ -130,7 +130,6 @@ impl<const ACC: usize, const H: usize, const O: usize> HScaler<ACC, H, O> {
 }
 
 impl<const ACC: usize, const H: usize, const O: usize> Logic for HScaler<ACC, H, O> {
-    #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, s1_valid, s1_negative, s1_lo, s1_hi, s2_valid, s2_word);
         self.valid_out.next = self.s2_valid.q.val();
@@ -186,4 +185,99 @@ impl<const ACC: usize, const H: usize, const O: usize> Logic for HScaler<ACC, H,
             self.s2_valid.d.next = false;
         }
     }
+
+    // What `update()` drives (written by hand: `#[hdl_gen]` would also
+    // generate `hdl()`, which this block writes as Verilog).
+    fn connect(&mut self) {
+        self.s1_valid.clock.connect();
+        self.s1_valid.d.connect();
+        self.s1_negative.clock.connect();
+        self.s1_negative.d.connect();
+        self.s1_lo.clock.connect();
+        self.s1_lo.d.connect();
+        self.s1_hi.clock.connect();
+        self.s1_hi.d.connect();
+        self.s2_valid.clock.connect();
+        self.s2_valid.d.connect();
+        self.s2_word.clock.connect();
+        self.s2_word.d.connect();
+        self.acc_ext.connect();
+        self.acc_mag.connect();
+        self.acc_neg.connect();
+        self.h_ext.connect();
+        self.h_neg.connect();
+        self.hi_ext.connect();
+        self.magnitude.connect();
+        self.mul_hi.a.connect();
+        self.mul_hi.b.connect();
+        self.mul_lo.a.connect();
+        self.mul_lo.b.connect();
+        self.product.connect();
+        self.rounded.connect();
+        self.rounded_flipped.connect();
+        self.valid_out.connect();
+        self.word_out.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        // Written as Verilog (`update()` above is its rust-hdl model; the
+        // co-simulation tests compare them): one signed product registered in
+        // stage 1 instead of two magnitude products and negations.
+        Verilog::Wrapper(Wrapper {
+            code: hscaler_verilog(ACC, H, O, self.shift.val().index(), self.out_max.val().to_u64() as i64),
+            cores: String::new(),
+        })
+    }
+}
+
+/// The h scaler's Verilog body: stage 1 registers acc·h, stage 2 the
+/// rounded, saturated word; both advance only with `enable`.
+pub fn hscaler_verilog(acc: usize, h: usize, o: usize, shift: usize, m: i64) -> String {
+    let pp = acc + h;
+    // Wide enough for the product, the rounding term and both thresholds.
+    let pw = pp.max(o + shift) + 2;
+    let round = if shift == 0 { 0 } else { 1i64 << (shift - 1) };
+    format!(
+        "reg s1_valid;
+reg [{pp1}:0] s1_prod;
+reg s2_valid;
+reg [{o1}:0] s2_word;
+wire signed [{pp1}:0] product = $signed({a}) * $signed({b});
+wire signed [{pw1}:0] rounded = $signed({p1}) + $signed({round});
+wire above = rounded >= $signed({hi});
+wire below = rounded < $signed({lo});
+assign valid_out = s2_valid;
+assign word_out = s2_word;
+initial begin
+   s1_valid = 1'd0;
+   s1_prod = {pp}'d0;
+   s2_valid = 1'd0;
+   s2_word = {o}'d0;
+end
+always @(posedge clock) begin
+   if (enable) begin
+      s1_valid <= valid_in;
+      s1_prod <= product;
+      s2_valid <= s1_valid;
+      s2_word <= above ? {max} : (below ? {min} : rounded[{top}:{shift}]);
+   end
+   if (reset) begin
+      s1_valid <= 1'd0;
+      s2_valid <= 1'd0;
+   end
+end
+",
+        pp1 = pp - 1,
+        o1 = o - 1,
+        pw1 = pw - 1,
+        a = vsext("acc_in", acc, pp),
+        b = vsext("h_in", h, pp),
+        p1 = vsext("s1_prod", pp, pw),
+        round = vlit(pw, round),
+        hi = vlit(pw, (m + 1) << shift),
+        lo = vlit(pw, (-m) << shift),
+        max = vlit(o, m),
+        min = vlit(o, -m),
+        top = shift + o - 1,
+    )
 }

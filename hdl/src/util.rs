@@ -66,6 +66,22 @@ impl Logic for Mul16 {
     }
 }
 
+/// A `W`-bit two's complement literal of `v` for hand-written Verilog
+/// (`W'h…`, so no sign or width surprises in comparisons).
+pub fn vlit(w: usize, v: i64) -> String {
+    let mask = if w >= 64 { u64::MAX } else { (1u64 << w) - 1 };
+    format!("{w}'h{:x}", (v as u64) & mask)
+}
+
+/// `{{(W-N){x[N-1]}}, x}`: an N-bit net sign-extended to W bits (W >= N).
+pub fn vsext(x: &str, n: usize, w: usize) -> String {
+    if w == n {
+        x.to_string()
+    } else {
+        format!("{{{{{}{{{x}[{}]}}}}, {x}}}", w - n, n - 1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +94,7 @@ mod tests {
         assert_eq!(signed_value::<64>(twos::<64>(-5)), -5);
         assert!(twos_flipped::<8>(-3).to_u64() < twos_flipped::<8>(2).to_u64());
         assert_eq!(high_mask::<16>(12).to_u64(), 0xF000);
+        assert_eq!(vlit(8, -3), "8'hfd");
+        assert_eq!(vsext("a", 4, 8), "{{4{a[3]}}, a}");
     }
 }

@@ -26,14 +26,10 @@ pub enum VerilogError {
 /// Verilator warnings waived for the whole file, each for a reason that lies in
 /// rust-hdl's code generation rather than in the design:
 /// - DECLFILENAME: rust-hdl writes every module into one file and names the top `top`.
-/// - UNOPTFLAT: rust-hdl emits each module's combinational logic as a single
-///   `always @(*)` block, so wiring between sibling instances looks like a loop
-///   at block granularity; real combinational loops are excluded by rust-hdl's
-///   `check_logic_loops` (part of `check_all`, run before generation).
 /// - UNUSEDPARAM: rust-hdl turns every `Constant` into a `localparam`; once
 ///   [`tidy_casts`] folds a part-select offset into a constant range, the
 ///   parameter that named the offset is no longer referenced.
-pub const VERILATOR_WAIVERS: [&str; 3] = ["-Wno-DECLFILENAME", "-Wno-UNOPTFLAT", "-Wno-UNUSEDPARAM"];
+pub const VERILATOR_WAIVERS: [&str; 2] = ["-Wno-DECLFILENAME", "-Wno-UNUSEDPARAM"];
 
 /// Generate the Verilog of a block (top module `top`), checking it first;
 /// casts are tidied for the lint and identical modules merged.
@@ -197,6 +193,28 @@ pub fn merge_identical_modules(verilog: &str) -> String {
                 canonical.insert(name.clone(), name);
                 keep[i] = true;
             }
+        }
+    }
+    // Drop what no instance reaches from `top`: the children of blocks written
+    // as Verilog (their rust-hdl models stay in `update()`, not in the file).
+    if names.contains("top") {
+        let index: HashMap<&str, usize> = modules.iter().enumerate().map(|(i, m)| (m.name.as_str(), i)).collect();
+        let mut reached = vec![false; modules.len()];
+        let mut stack = vec![index["top"]];
+        while let Some(i) = stack.pop() {
+            if std::mem::replace(&mut reached[i], true) {
+                continue;
+            }
+            for line in modules[i].lines.iter().skip(1) {
+                if let Some((first, _)) = line.trim_start().split_once(' ') {
+                    if let Some(&j) = index.get(first) {
+                        stack.push(j);
+                    }
+                }
+            }
+        }
+        for (k, r) in keep.iter_mut().zip(reached) {
+            *k &= r;
         }
     }
     let mut out = preamble;
@@ -441,11 +459,25 @@ fn run_tool(tool: &str, args: &[&str], file: &Path) -> Result<(), VerilogError> 
     Ok(())
 }
 
+/// The board tops (UART, bridge and accelerator, docs/bitstream.md) also waive
+/// UNOPTFLAT: the bridge and the controller are rust-hdl blocks, each one
+/// `always @(*)`, and each reads the other's handshake outputs, so at block
+/// granularity their wiring looks like a loop (rust-hdl's `check_logic_loops`,
+/// part of `check_all`, excludes real ones). The board is synthesised, not
+/// simulated in Verilator; the accelerator that `onebit-sim` verilates lints
+/// without this waiver.
+pub const BOARD_WAIVERS: [&str; 3] = ["-Wno-DECLFILENAME", "-Wno-UNUSEDPARAM", "-Wno-UNOPTFLAT"];
+
 /// `verilator --lint-only -Wall` with the documented waivers.
 pub fn verilator_lint(file: &Path) -> Result<(), VerilogError> {
+    verilator_lint_with(file, &VERILATOR_WAIVERS)
+}
+
+/// `verilator --lint-only -Wall` with the given waivers (for example [`BOARD_WAIVERS`]).
+pub fn verilator_lint_with(file: &Path, waivers: &[&str]) -> Result<(), VerilogError> {
     let f = file.to_string_lossy().to_string();
     let mut args = vec!["--lint-only", "-Wall"];
-    args.extend(VERILATOR_WAIVERS);
+    args.extend(waivers);
     args.extend(["--top-module", "top", f.as_str()]);
     run_tool("verilator", &args, file)
 }

@@ -72,6 +72,22 @@ fn main() -> Result<()> {
         })),
     });
     let mut report = build_report(&rows, prefix, extra.take())?;
+    // Item 7: the same chunk on the Verilated array and on the bit-exact reference.
+    let hw = read_json(&run.join("eval/hardware-hardware.json"))?;
+    let hw_ref = read_json(&run.join("eval/hardware-reference.json"))?;
+    if let (Some(hw), Some(r)) = (hw, hw_ref) {
+        report["hardware_ppl"] = hw["ppl"].clone();
+        report["reference_ppl_same_chunks"] = r["ppl"].clone();
+        report["hardware_equals_reference"] = json!(hw["ppl"] == r["ppl"] && hw["chunk_nll"] == r["chunk_nll"]);
+        report["hardware_cycles"] = hw["hardware"]["cycles"].clone();
+        report["hardware_ideal_cycles"] = hw["hardware"]["ideal_cycles"].clone();
+        report["hardware_tokens"] = hw["tokens"].clone();
+        report["hardware_seq_len"] = hw["seq_len"].clone();
+        report["hardware_preset"] = hw["hardware"]["preset"].clone();
+        report["hardware_seconds"] = hw["seconds"].clone();
+        report["hardware_load_average"] = json!([hw["load_average_start"].clone(), hw["load_average_end"].clone()]);
+        report["hardware_reference_command"] = r["command"].clone();
+    }
     // The key names for the final model.
     for (from, to) in [("kd_float_ppl", "kd_ppl"), ("kd_float_ppl_tokens", "kd_ppl_tokens"), ("kd_float_ppl_complete", "kd_ppl_complete")] {
         if let Some(v) = report.get(from).cloned() {

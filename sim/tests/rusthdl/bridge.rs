@@ -357,7 +357,7 @@ fn board_over_uart_matches_reference() {
 }
 
 /// The board top's generated Verilog lints clean (Verilator -Wall with the
-/// project's waivers), elaborates in yosys, and replays a rust-hdl board run
+/// board waivers, `BOARD_WAIVERS`), elaborates in yosys, and replays a rust-hdl board run
 /// over the UART cycle for cycle in Icarus Verilog: the UART, bridge and
 /// board wiring mean in Verilog what they mean in rust-hdl.
 #[test]
@@ -368,7 +368,7 @@ fn board_verilog_lints_and_replays_rust_hdl() {
     std::fs::create_dir_all(&dir).unwrap();
     let top = dir.join("top.v");
     std::fs::write(&top, &v).unwrap();
-    verilog::verilator_lint(&top).unwrap();
+    verilog::verilator_lint_with(&top, &verilog::BOARD_WAIVERS).unwrap();
     verilog::yosys_elaborate(&top).unwrap();
     let ice40 = dir.join("ice40.v");
     std::fs::write(
@@ -380,7 +380,7 @@ fn board_verilog_lints_and_replays_rust_hdl() {
         .unwrap(),
     )
     .unwrap();
-    verilog::verilator_lint(&ice40).unwrap();
+    verilog::verilator_lint_with(&ice40, &verilog::BOARD_WAIVERS).unwrap();
 
     let trace = board_over_uart(22, 5, 4, 2);
     let stim: String = trace
