@@ -134,7 +134,12 @@ fn main() {
         }
     }
     let json = serde_json::json!({
-        "command": "ONEBIT_SIM_PRESETS=sim16,ecp5 cargo bench --profile dev -p onebit-sim --bench driver -- --bench",
+        // Cycle counts do not depend on the profile; record the one that ran.
+        "command": if cfg!(debug_assertions) {
+            "ONEBIT_SIM_PRESETS=sim16,ecp5 cargo bench --profile dev -p onebit-sim --bench driver -- --bench"
+        } else {
+            "ONEBIT_SIM_PRESETS=sim16,ecp5 cargo bench -p onebit-sim --bench driver"
+        },
         "what": "one random layer per row through the driver (run_layer) on the Verilated accelerator, no stalls; cycles from the first command to the last output beat; every output checked against the reference",
         "utilisation": "binding bound / cycles; compute bound = ceil(K/R)·ceil(N/C)·M, weight-stream bound = K·N / weight_beat_bits, binding = the larger",
         "targets": "M = 1: >= 0.90; M = 256: >= 0.95 for K >= 576, >= 0.90 otherwise",
