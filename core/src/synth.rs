@@ -2,7 +2,10 @@
 //! (no `rand` dependency: SplitMix64 is enough and never changes underneath us).
 
 use crate::format::{FloatDtype, FloatTensor, OneBitModel, QuantSettings};
+use crate::numerics::FixedVector;
+use crate::pack::pack_sign_values;
 use crate::reference::PackedLayer;
+use crate::{ArrayConfig, QuantizedLayer};
 use std::collections::BTreeMap;
 
 /// SplitMix64: tiny, fast, and stable across versions.
@@ -98,4 +101,40 @@ pub fn toy_model(seed: u64, layers: usize, hidden: usize, intermediate: usize, v
         value_dtype: FloatDtype::F16,
         tensors,
     }
+}
+
+/// A value in the `bits`-wide port range, with the extremes (and ±1, 0)
+/// drawn a quarter of the time.
+pub fn port_value(rng: &mut SplitMix64, bits: u32) -> i64 {
+    let (lo, hi) = ArrayConfig::port_range(bits);
+    if rng.next_u64() % 4 == 0 {
+        [lo, lo + 1, -1, 0, 1, hi - 1, hi][(rng.next_u64() % 7) as usize]
+    } else {
+        rng.range_i64(lo, hi)
+    }
+}
+
+/// A random quantised layer; g and h over their whole port ranges.
+pub fn random_quantized_layer(rng: &mut SplitMix64, cfg: &ArrayConfig, k: usize, n: usize) -> QuantizedLayer {
+    let signs: Vec<i8> = (0..n * k)
+        .map(|_| if rng.next_u64() & 1 == 0 { 1 } else { -1 })
+        .collect();
+    QuantizedLayer {
+        in_features: k,
+        out_features: n,
+        signs: pack_sign_values(&signs, n, k),
+        g: FixedVector {
+            q: (0..k).map(|_| port_value(rng, cfg.g_bits) as i32).collect(),
+            frac: 0,
+        },
+        h: FixedVector {
+            q: (0..n).map(|_| port_value(rng, cfg.h_bits) as i32).collect(),
+            frac: 0,
+        },
+    }
+}
+
+/// Random activations over the act_bits port range, extremes mixed in.
+pub fn random_activations(rng: &mut SplitMix64, cfg: &ArrayConfig, m: usize, k: usize) -> ndarray::Array2<i32> {
+    ndarray::Array2::from_shape_fn((m, k), |_| port_value(rng, cfg.act_bits) as i32)
 }
