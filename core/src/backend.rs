@@ -6,7 +6,7 @@
 //! both the layer and the wire format.
 
 use crate::config::ArrayConfig;
-use crate::reference::{layer_norm_rows, reference_forward, PackedLayer, QuantizedLayer};
+use crate::reference::{layer_norm_rows, PackedLayer, PreparedLayer};
 use ndarray::{Array2, ArrayView2};
 
 /// A failure inside a backend (device error, bad shape, ...), as text.
@@ -93,9 +93,10 @@ pub struct ReferenceBackend {
     pub layer_norm_eps: f64,
 }
 
+/// The layer prepared once (validated, signs re-laid out for the fastest exact
+/// kernel), so a forward pass only quantises, runs the kernel and normalises.
 struct ReferenceLinear {
-    config: ArrayConfig,
-    layer: QuantizedLayer,
+    prepared: PreparedLayer,
     eps: f64,
 }
 
@@ -105,13 +106,14 @@ impl LinearBackend for ReferenceBackend {
     }
     fn prepare(&self, layer: &PackedLayer) -> Result<Box<dyn PreparedLinear>, BackendError> {
         let q = layer.quantize(&self.config).map_err(|e| BackendError::new("reference", e))?;
-        Ok(Box::new(ReferenceLinear { config: self.config, layer: q, eps: self.layer_norm_eps }))
+        let prepared = PreparedLayer::new(&self.config, q).map_err(|e| BackendError::new("reference", e))?;
+        Ok(Box::new(ReferenceLinear { prepared, eps: self.layer_norm_eps }))
     }
 }
 
 impl PreparedLinear for ReferenceLinear {
     fn forward(&self, x: ArrayView2<f32>) -> Result<Array2<f32>, BackendError> {
-        let (mut pre, _) = reference_forward(&self.config, &self.layer, x).map_err(|e| BackendError::new("reference", e))?;
+        let mut pre = self.prepared.forward_pre_norm(x).map_err(|e| BackendError::new("reference", e))?;
         layer_norm_rows(&mut pre, self.eps);
         Ok(pre)
     }
@@ -121,6 +123,7 @@ impl PreparedLinear for ReferenceLinear {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reference::reference_forward;
     use crate::synth::{random_layer, SplitMix64};
 
     /// Both backends compute the same layer: the float one matches the f32

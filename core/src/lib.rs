@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod config;
 pub mod format;
+pub mod kernel;
 pub mod numerics;
 pub mod pack;
 pub mod ports;

@@ -100,9 +100,24 @@ pub fn quantize_token(x: &[f32], act_bits: u32, out: &mut [i32]) -> f32 {
     let scale = if maxabs > 0.0 { maxabs / lim } else { 1.0 };
     let inv = 1.0 / scale;
     for (o, &v) in out.iter_mut().zip(x) {
-        *o = (v * inv).round().clamp(-lim, lim) as i32;
+        *o = round_half_away_clamped(v * inv, lim);
     }
     scale
+}
+
+/// `y.round().clamp(-lim, lim) as i32` (round half away from zero) without a
+/// libm call: on baseline x86-64, `f32::round` is a function call per element,
+/// which made quantisation cost as much as a small layer's kernel. `lim` is a
+/// whole number below 2^23, so clamping to ±(lim + 1) first changes no result,
+/// and `y − trunc(y)` is exact there. NaN gives 0, like `NaN as i32`.
+#[inline(always)]
+pub fn round_half_away_clamped(y: f32, lim: f32) -> i32 {
+    let y = y.clamp(-(lim + 1.0), lim + 1.0);
+    let t = y as i32; // truncates toward zero; NaN → 0
+    let frac = y - t as f32;
+    // Branch-free, so that quantising a row vectorises.
+    let r = t + (frac >= 0.5) as i32 - (frac <= -0.5) as i32;
+    r.clamp(-(lim as i32), lim as i32)
 }
 
 /// Float value of one unit of the output word for a token with activation scale
@@ -169,5 +184,23 @@ mod tests {
         assert_eq!(q, [127, -64, 32]); // -63.5 rounds away from zero
         let s0 = quantize_token(&[0.0, 0.0, 0.0], 8, &mut q);
         assert_eq!((s0, q), (1.0, [0, 0, 0]));
+    }
+
+    /// The libm-free rounding equals `round().clamp()` on halves, their f32
+    /// neighbours, the clamp edges, infinities, NaN and a sweep of values.
+    #[test]
+    fn fast_rounding_equals_round_then_clamp() {
+        for lim in [1.0f32, 7.0, 127.0, 2047.0, 32767.0] {
+            let mut ys = vec![0.0f32, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, f32::MAX, f32::MIN, 1e-45];
+            for i in -70_000i32..70_000 {
+                let h = i as f32 * 0.5;
+                ys.extend([h, f32::from_bits(h.to_bits() + 1), f32::from_bits(h.to_bits().saturating_sub(1))]);
+            }
+            ys.extend((0..10_000).map(|i| (i as f32 * 0.7311).sin() * lim * 1.1));
+            for &y in &ys {
+                let want = y.round().clamp(-lim, lim) as i32;
+                assert_eq!(round_half_away_clamped(y, lim), want, "y = {y:e} ({:#x}), lim = {lim}", y.to_bits());
+            }
+        }
     }
 }

@@ -3,18 +3,18 @@
 //!
 //! `integer_forward` is the oracle every simulator is checked against. It works
 //! on packed sign bits directly: Σ_k s_k·lane_k = T - 2·Σ_{bit k = 1} lane_k with
-//! T = Σ_k lane_k, and the inner sum is read from a 256-entry table per byte of
-//! signs (per 8 inputs), built once per token or per block of 16 tokens. Tokens
-//! are the vector dimension, output rows are split across the cores.
+//! T = Σ_k lane_k; the inner sums come from the table kernels of
+//! [`crate::kernel`], each equal to `integer_forward_naive` bit for bit.
 
 use crate::config::ArrayConfig;
 use crate::numerics::{
     layer_norm_in_place, output_unit, quantize_pow2, quantize_token, scale_output, lane_value,
     FixedVector, LAYER_NORM_EPS,
 };
+use crate::kernel::{resolve, sign_sums, BlockedSigns, KernelUnavailable};
+pub use crate::kernel::{kernel_threads, SignKernel};
 use crate::pack::{packed_row_bytes, padding_is_clear};
 use ndarray::{Array2, ArrayView2};
-use std::ops::Range;
 
 /// Problems with a layer or its inputs.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -29,6 +29,8 @@ pub enum ReferenceError {
     TooLarge { k: usize, max_k: usize },
     #[error("padding bits past K = {k} are set in the packed signs")]
     Padding { k: usize },
+    #[error(transparent)]
+    Kernel(#[from] KernelUnavailable),
 }
 
 fn shape_err(what: &str, expected: impl ToString, got: impl ToString) -> ReferenceError {
@@ -168,11 +170,17 @@ pub fn quantize_activations(x: ArrayView2<f32>, act_bits: u32) -> Result<Quantiz
     let mut scales = Vec::with_capacity(m);
     let mut row = vec![0f32; k];
     for (i, (src, mut dst)) in x.rows().into_iter().zip(xq.rows_mut()).enumerate() {
-        row.iter_mut().zip(src.iter()).for_each(|(d, &s)| *d = s);
-        check_finite(&format!("activations row {i}"), &row)?;
-        let mut q = vec![0i32; k];
-        scales.push(quantize_token(&row, act_bits, &mut q));
-        dst.iter_mut().zip(q).for_each(|(d, s)| *d = s);
+        let src = match src.as_slice() {
+            Some(s) => s,
+            None => {
+                row.iter_mut().zip(src.iter()).for_each(|(d, &s)| *d = s);
+                &row
+            }
+        };
+        if let Some(j) = src.iter().position(|v| !v.is_finite()) {
+            return Err(ReferenceError::NotFinite { what: format!("activations row {i}"), index: j, value: src[j] });
+        }
+        scales.push(quantize_token(src, act_bits, dst.as_slice_mut().expect("standard layout")));
     }
     Ok(QuantizedTokens { xq, scales })
 }
@@ -204,6 +212,10 @@ pub fn integer_forward_naive(
 
 fn check_inputs(cfg: &ArrayConfig, layer: &QuantizedLayer, xq: ArrayView2<i32>) -> Result<(), ReferenceError> {
     layer.validate(cfg)?;
+    check_activations(cfg, layer, xq)
+}
+
+fn check_activations(cfg: &ArrayConfig, layer: &QuantizedLayer, xq: ArrayView2<i32>) -> Result<(), ReferenceError> {
     let (_, k) = xq.dim();
     if k != layer.in_features {
         return Err(shape_err("activations", format!("K = {}", layer.in_features), format!("K = {k}")));
@@ -216,12 +228,38 @@ fn check_inputs(cfg: &ArrayConfig, layer: &QuantizedLayer, xq: ArrayView2<i32>) 
 }
 
 /// Bit-exact integer layer: the M×N output words the accelerator produces.
+/// Runs the fastest exact kernel this CPU allows ([`SignKernel::Auto`]); a layer
+/// run many times should be prepared once with [`PreparedLayer`].
 pub fn integer_forward(
     cfg: &ArrayConfig,
     layer: &QuantizedLayer,
     xq: ArrayView2<i32>,
 ) -> Result<Array2<i64>, ReferenceError> {
+    integer_forward_with(cfg, layer, xq, SignKernel::Auto)
+}
+
+/// [`integer_forward`] with a chosen sign-sum kernel (an error if it cannot run here).
+pub fn integer_forward_with(
+    cfg: &ArrayConfig,
+    layer: &QuantizedLayer,
+    xq: ArrayView2<i32>,
+    kernel: SignKernel,
+) -> Result<Array2<i64>, ReferenceError> {
     check_inputs(cfg, layer, xq)?;
+    let kernel = resolve(kernel, cfg.lane_bits)?;
+    Ok(output_words(cfg, layer, None, kernel, xq))
+}
+
+/// Inputs already checked: lanes, sign sums, output scaling; `emit(t, o, word)`
+/// receives each output word once.
+fn forward_checked(
+    cfg: &ArrayConfig,
+    layer: &QuantizedLayer,
+    blocked: Option<&BlockedSigns>,
+    kernel: SignKernel,
+    xq: ArrayView2<i32>,
+    mut emit: impl FnMut(usize, usize, i64),
+) {
     let (m, k) = xq.dim();
     let n = layer.out_features;
     let groups = packed_row_bytes(k);
@@ -229,234 +267,114 @@ pub fn integer_forward(
     // Lanes, zero-padded to whole bytes of signs; |lane| <= 2^15 - 1 since lane_bits <= 16.
     let mut lanes = vec![0i16; m * kp];
     let mut totals = vec![0i64; m];
-    for t in 0..m {
-        for i in 0..k {
-            let l = lane_value(cfg, xq[[t, i]] as i64, layer.g.q[i] as i64);
-            lanes[t * kp + i] = l as i16;
-            totals[t] += l;
-        }
-    }
-    // Σ over set bits of 8 lanes fits i16 when 8·(2^(L-1)-1) <= 32767, i.e. L <= 12.
-    let small = cfg.lane_bits <= 12;
-    let sums = if m < 4 {
-        bit_sums::<1>(&lanes, m, kp, &layer.signs, groups, n, small)
-    } else {
-        bit_sums::<TOKEN_BLOCK>(&lanes, m, kp, &layer.signs, groups, n, small)
-    };
-    let mut out = Array2::<i64>::zeros((m, n));
-    for t in 0..m {
-        for o in 0..n {
-            let acc = totals[t] - 2 * sums[t * n + o] as i64;
-            out[[t, o]] = scale_output(cfg, acc, layer.h.q[o] as i64);
-        }
-    }
-    Ok(out)
-}
-
-/// Threads the kernel may use: `ONEBIT_THREADS` if set, else every core.
-pub fn kernel_threads() -> usize {
-    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *THREADS.get_or_init(|| {
-        std::env::var("ONEBIT_THREADS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|&t| t > 0)
-            .unwrap_or_else(|| std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1))
-    })
-}
-
-/// Tokens processed together by the multi-token kernel (one AVX2 register of i16).
-const TOKEN_BLOCK: usize = 16;
-/// Bytes of lookup table built at a time (kept within a typical L2 cache).
-const TABLE_BYTES: usize = 256 * 1024;
-
-trait TableEntry: Copy + Default + Send + Sync + std::ops::Add<Output = Self> + Into<i32> {
-    /// The sum of two table entries cannot overflow the entry type. True for
-    /// i16 tables, which are only used when lane_bits <= 12: 2·8·2047 <= 32767.
-    const PAIRS_FIT: bool;
-    fn from_lane(l: i16) -> Self;
-}
-
-/// The TB entries starting at `at`. `at` is always j·256·TB + byte·TB with
-/// j < the chunk's groups and byte < 256, inside the table; checked in debug builds.
-#[inline(always)]
-fn entry<E: TableEntry, const TB: usize>(table: &[E], at: usize) -> &[E; TB] {
-    debug_assert!(at + TB <= table.len());
-    // SAFETY: see above; the bounds check costs a third of the inner loop.
-    unsafe { &*(table.as_ptr().add(at) as *const [E; TB]) }
-}
-
-impl TableEntry for i16 {
-    const PAIRS_FIT: bool = true;
-    #[inline(always)]
-    fn from_lane(l: i16) -> Self {
-        l
-    }
-}
-impl TableEntry for i32 {
-    const PAIRS_FIT: bool = false;
-    #[inline(always)]
-    fn from_lane(l: i16) -> Self {
-        l as i32
-    }
-}
-
-/// S[t][o] = Σ over set sign bits of lane[t][k], as an m×n row-major i32 matrix.
-fn bit_sums<const TB: usize>(
-    lanes: &[i16],
-    m: usize,
-    kp: usize,
-    signs: &[u8],
-    groups: usize,
-    n: usize,
-    small: bool,
-) -> Vec<i32> {
-    let mut sums = vec![0i32; m * n];
-    let threads = if n * groups * m >= 1 << 16 { kernel_threads().min(n) } else { 1 };
-    for t0 in (0..m).step_by(TB) {
-        let tb = TB.min(m - t0);
-        // Token-interleaved lanes for this block: blk[k*TB + t].
-        let mut blk = vec![0i16; kp * TB];
-        for t in 0..tb {
-            for k in 0..kp {
-                blk[k * TB + t] = lanes[(t0 + t) * kp + k];
+    // lane_value in i32, written so that it vectorises: |x_q·g_q| < 2^30 for
+    // ports of at most 16 bits, so the product and its rounding fit.
+    let shift = cfg.lane_shift();
+    let half = if shift == 0 { 0 } else { 1i32 << (shift - 1) };
+    let lim = ArrayConfig::sym_max(cfg.lane_bits) as i32;
+    for (t, row) in xq.rows().into_iter().enumerate() {
+        let dst = &mut lanes[t * kp..t * kp + k];
+        let mut total = 0i64;
+        match row.as_slice() {
+            Some(xs) => {
+                for ((d, &x), &g) in dst.iter_mut().zip(xs).zip(&layer.g.q) {
+                    let l = ((x * g + half) >> shift).clamp(-lim, lim);
+                    *d = l as i16;
+                    total += l as i64;
+                }
+            }
+            None => {
+                for ((d, &x), &g) in dst.iter_mut().zip(row.iter()).zip(&layer.g.q) {
+                    let l = lane_value(cfg, x as i64, g as i64);
+                    *d = l as i16;
+                    total += l;
+                }
             }
         }
-        let per = n.div_ceil(threads);
-        let mut block_out = vec![[0i32; TB]; n];
-        std::thread::scope(|s| {
-            for (c, out) in block_out.chunks_mut(per).enumerate() {
-                let range = c * per..(c * per + out.len());
-                let blk = &blk;
-                s.spawn(move || {
-                    if small {
-                        dispatch::<i16, TB>(blk, signs, groups, range, out)
-                    } else {
-                        dispatch::<i32, TB>(blk, signs, groups, range, out)
-                    }
-                });
-            }
-        });
-        for (o, v) in block_out.iter().enumerate() {
-            for t in 0..tb {
-                sums[(t0 + t) * n + o] = v[t];
-            }
-        }
+        totals[t] = total;
     }
-    sums
+    let sums = sign_sums(kernel, &lanes, m, &layer.signs, blocked, groups, n, cfg.lane_bits);
+    let h = &layer.h.q;
+    sums.for_each(|t, o, s| emit(t, o, scale_output(cfg, totals[t] - 2 * s as i64, h[o] as i64)));
 }
 
-fn dispatch<E: TableEntry, const TB: usize>(
-    blk: &[i16],
-    signs: &[u8],
-    groups: usize,
-    rows: Range<usize>,
-    out: &mut [[i32; TB]],
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            unsafe { table_kernel_avx2::<E, TB>(blk, signs, groups, rows, out) };
-            return;
-        }
-    }
-    table_kernel::<E, TB, false>(blk, signs, groups, rows, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn table_kernel_avx2<E: TableEntry, const TB: usize>(
-    blk: &[i16],
-    signs: &[u8],
-    groups: usize,
-    rows: Range<usize>,
-    out: &mut [[i32; TB]],
-) {
-    table_kernel::<E, TB, true>(blk, signs, groups, rows, out)
-}
-
-/// One output row of the 16-token kernel with i16 tables: two entries are added
-/// in i16 (they fit, see `PAIRS_FIT`), then widened to i32 once per pair.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn row_sums_tb16_i16_avx2(table: *const i16, row: &[u8], per_group: usize) -> [i32; 16] {
-    use std::arch::x86_64::*;
-    let mut lo = _mm256_setzero_si256();
-    let mut hi = _mm256_setzero_si256();
-    let at = |j: usize, byte: u8| table.add(j * per_group + byte as usize * 16) as *const __m256i;
-    let mut j = 0;
-    while j + 1 < row.len() {
-        let s = _mm256_add_epi16(_mm256_loadu_si256(at(j, row[j])), _mm256_loadu_si256(at(j + 1, row[j + 1])));
-        lo = _mm256_add_epi32(lo, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(s)));
-        hi = _mm256_add_epi32(hi, _mm256_cvtepi16_epi32(_mm256_extracti128_si256::<1>(s)));
-        j += 2;
-    }
-    if j < row.len() {
-        let s = _mm256_loadu_si256(at(j, row[j]));
-        lo = _mm256_add_epi32(lo, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(s)));
-        hi = _mm256_add_epi32(hi, _mm256_cvtepi16_epi32(_mm256_extracti128_si256::<1>(s)));
-    }
-    let mut out = [0i32; 16];
-    _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, lo);
-    _mm256_storeu_si256(out.as_mut_ptr().add(8) as *mut __m256i, hi);
+/// The M×N output words of `forward_checked`.
+fn output_words(
+    cfg: &ArrayConfig,
+    layer: &QuantizedLayer,
+    blocked: Option<&BlockedSigns>,
+    kernel: SignKernel,
+    xq: ArrayView2<i32>,
+) -> Array2<i64> {
+    let n = layer.out_features;
+    let mut out = Array2::<i64>::zeros((xq.nrows(), n));
+    let words = out.as_slice_mut().expect("standard layout");
+    forward_checked(cfg, layer, blocked, kernel, xq, |t, o, w| words[t * n + o] = w);
     out
 }
 
-/// For each byte of signs (8 inputs) a table of the 256 possible sums of its
-/// lanes, one entry per token of the block; then one lookup per byte per row.
-#[inline(always)]
-fn table_kernel<E: TableEntry, const TB: usize, const AVX2: bool>(
-    blk: &[i16],
-    signs: &[u8],
-    groups: usize,
-    rows: Range<usize>,
-    out: &mut [[i32; TB]],
-) {
-    let per_group = 256 * TB;
-    let chunk = (TABLE_BYTES / (per_group * std::mem::size_of::<E>())).max(1);
-    let mut table = vec![E::default(); chunk.min(groups) * per_group];
-    for g0 in (0..groups).step_by(chunk) {
-        let gc = chunk.min(groups - g0);
-        for j in 0..gc {
-            let tbl = &mut table[j * per_group..(j + 1) * per_group];
-            let lanes = &blk[(g0 + j) * 8 * TB..(g0 + j + 1) * 8 * TB];
-            for b in 1..256usize {
-                let low = b & (b - 1);
-                let bit = b.trailing_zeros() as usize;
-                let (lo, hi) = tbl.split_at_mut(b * TB);
-                let src: &[E; TB] = lo[low * TB..low * TB + TB].try_into().unwrap();
-                let dst: &mut [E; TB] = (&mut hi[..TB]).try_into().unwrap();
-                let add: &[i16; TB] = lanes[bit * TB..bit * TB + TB].try_into().unwrap();
-                for t in 0..TB {
-                    dst[t] = src[t] + E::from_lane(add[t]);
-                }
-            }
+/// A quantised layer prepared once for repeated use: validated against its
+/// configuration, its kernel chosen, its signs re-laid out for that kernel.
+#[derive(Debug, Clone)]
+pub struct PreparedLayer {
+    config: ArrayConfig,
+    layer: QuantizedLayer,
+    kernel: SignKernel,
+    blocked: Option<BlockedSigns>,
+}
+
+impl PreparedLayer {
+    /// Prepare for the fastest exact kernel this CPU allows.
+    pub fn new(cfg: &ArrayConfig, layer: QuantizedLayer) -> Result<Self, ReferenceError> {
+        Self::with_kernel(cfg, layer, SignKernel::Auto)
+    }
+
+    /// Prepare for a chosen kernel (an error if it cannot run here).
+    pub fn with_kernel(cfg: &ArrayConfig, layer: QuantizedLayer, kernel: SignKernel) -> Result<Self, ReferenceError> {
+        layer.validate(cfg)?;
+        let kernel = resolve(kernel, cfg.lane_bits)?;
+        let blocked = matches!(kernel, SignKernel::NibbleAvx2 | SignKernel::NibbleAvx512)
+            .then(|| BlockedSigns::new(&layer.signs, layer.out_features, packed_row_bytes(layer.in_features)));
+        Ok(PreparedLayer { config: *cfg, layer, kernel, blocked })
+    }
+
+    pub fn layer(&self) -> &QuantizedLayer {
+        &self.layer
+    }
+
+    pub fn config(&self) -> &ArrayConfig {
+        &self.config
+    }
+
+    /// The kernel `integer_forward` runs (never `Auto`).
+    pub fn kernel(&self) -> SignKernel {
+        self.kernel
+    }
+
+    /// [`integer_forward`] of this layer.
+    pub fn integer_forward(&self, xq: ArrayView2<i32>) -> Result<Array2<i64>, ReferenceError> {
+        check_activations(&self.config, &self.layer, xq)?;
+        Ok(output_words(&self.config, &self.layer, self.blocked.as_ref(), self.kernel, xq))
+    }
+
+    /// Quantise, run, dequantise: the layer's output before LayerNorm, equal to
+    /// `dequantize_outputs` of `integer_forward` of `quantize_activations`
+    /// (the same operations, without the intermediate M×N words).
+    pub fn forward_pre_norm(&self, x: ArrayView2<f32>) -> Result<Array2<f32>, ReferenceError> {
+        let cfg = &self.config;
+        if x.ncols() != self.layer.in_features {
+            return Err(shape_err("activations", format!("K = {}", self.layer.in_features), format!("K = {}", x.ncols())));
         }
-        let table = &table[..gc * per_group];
-        for (o, acc_out) in rows.clone().zip(out.iter_mut()) {
-            let row = &signs[o * groups + g0..o * groups + g0 + gc];
-            #[cfg(target_arch = "x86_64")]
-            if AVX2 && TB == 16 && E::PAIRS_FIT {
-                // SAFETY: AVX2 is only set by the dispatcher after detecting it;
-                // PAIRS_FIT holds only for i16 entries, so the table is i16.
-                let sums = unsafe { row_sums_tb16_i16_avx2(table.as_ptr() as *const i16, row, per_group) };
-                for t in 0..TB {
-                    acc_out[t] += sums[t];
-                }
-                continue;
-            }
-            let mut acc = [0i32; TB];
-            for (j, &byte) in row.iter().enumerate() {
-                let e = entry::<E, TB>(table, j * per_group + byte as usize * TB);
-                for t in 0..TB {
-                    acc[t] += e[t].into();
-                }
-            }
-            for t in 0..TB {
-                acc_out[t] += acc[t];
-            }
-        }
+        // In range by construction: quantize_token clamps to ±(2^(A-1) - 1).
+        let q = quantize_activations(x, cfg.act_bits)?;
+        let units: Vec<f64> = q.scales.iter().map(|&s| output_unit(cfg, s, self.layer.g.frac, self.layer.h.frac)).collect();
+        let n = self.layer.out_features;
+        let mut y = Array2::<f32>::zeros((x.nrows(), n));
+        let ys = y.as_slice_mut().expect("standard layout");
+        forward_checked(cfg, &self.layer, self.blocked.as_ref(), self.kernel, q.xq.view(), |t, o, w| {
+            ys[t * n + o] = (w as f64 * units[t]) as f32
+        });
+        Ok(y)
     }
 }
 

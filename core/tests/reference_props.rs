@@ -8,7 +8,7 @@ use onebit_core::numerics::{lane_value, rshift_round, scale_output};
 use onebit_core::pack::{pack_sign_values, pack_signs, packed_row_bytes, unpack_signs};
 use onebit_core::reference::{
     dequantize_outputs, error_bound, float_forward, float_forward_pre_norm, integer_forward, integer_forward_naive,
-    quantize_activations, reference_forward, PackedLayer, QuantizedLayer,
+    integer_forward_with, quantize_activations, reference_forward, PackedLayer, PreparedLayer, QuantizedLayer, SignKernel,
 };
 use onebit_core::numerics::FixedVector;
 use proptest::prelude::*;
@@ -16,6 +16,16 @@ use proptest::prelude::*;
 fn fits(v: i64, bits: u32) -> bool {
     let (lo, hi) = ArrayConfig::port_range(bits);
     (lo..=hi).contains(&v)
+}
+
+/// A kernel may refuse to run only for the documented reasons: the CPU lacks
+/// its instructions, or the lanes are too wide for it.
+fn unavailable_here(kernel: SignKernel, lane_bits: u32) -> bool {
+    match kernel {
+        SignKernel::ByteTable | SignKernel::Auto => false,
+        SignKernel::NibbleAvx2 => lane_bits > 12 || !std::is_x86_feature_detected!("avx2"),
+        SignKernel::NibbleAvx512 => lane_bits > 12 || !std::is_x86_feature_detected!("avx512bw"),
+    }
 }
 
 /// Any valid configuration (small arrays; widths over their whole legal range).
@@ -81,18 +91,53 @@ fn int_tokens(cfg: ArrayConfig, m: usize, k: usize) -> impl Strategy<Value = Arr
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
-    /// The table kernel (both the 1-token and the 16-token paths, i16 and i32
-    /// tables) equals the one-add-at-a-time definition on every bit.
+    /// Every kernel (the nibble-shuffle kernel where it can run; the byte-table
+    /// kernel's 1-token and 16-token paths with i16 and i32 tables; a prepared
+    /// layer) equals the one-add-at-a-time definition on every bit. N crosses
+    /// the nibble kernel's 32-row blocks and block pairs.
     #[test]
-    fn fast_kernel_equals_definition(
+    fn fast_kernels_equal_definition(
         (cfg, layer, xq) in any_config().prop_flat_map(|cfg| {
             let r = cfg.rows;
-            (Just(cfg), odd_dim(r).prop_filter("K <= max_k", move |&k| k <= cfg.max_k), odd_dim(cfg.cols), prop::sample::select(vec![1usize, 2, 3, 4, 5, 16, 17, 33]))
+            let n = prop_oneof![odd_dim(cfg.cols), prop::sample::select(vec![31usize, 32, 33, 63, 64, 65, 97, 130])];
+            (Just(cfg), odd_dim(r).prop_filter("K <= max_k", move |&k| k <= cfg.max_k), n, prop::sample::select(vec![1usize, 2, 3, 4, 5, 16, 17, 33]))
         }).prop_flat_map(|(cfg, k, n, m)| (Just(cfg), int_layer(cfg, k, n), int_tokens(cfg, m, k)))
     ) {
-        let fast = integer_forward(&cfg, &layer, xq.view()).unwrap();
         let slow = integer_forward_naive(&cfg, &layer, xq.view()).unwrap();
-        prop_assert_eq!(fast, slow);
+        prop_assert_eq!(&integer_forward(&cfg, &layer, xq.view()).unwrap(), &slow);
+        for kernel in SignKernel::ALL {
+            match integer_forward_with(&cfg, &layer, xq.view(), kernel) {
+                Ok(got) => prop_assert_eq!(&got, &slow, "{:?}", kernel),
+                Err(e) => prop_assert!(unavailable_here(kernel, cfg.lane_bits), "{}", e),
+            }
+        }
+        let prepared = PreparedLayer::new(&cfg, layer.clone()).unwrap();
+        prop_assert_eq!(&prepared.integer_forward(xq.view()).unwrap(), &slow);
+    }
+
+    /// A prepared layer's fused float path (quantise, kernel, dequantise in one
+    /// pass) equals the three public steps with the plain definition in the
+    /// middle, on every bit, for every kernel and preset.
+    #[test]
+    fn prepared_float_path_equals_the_steps(
+        preset in prop::sample::select(PRESET_NAMES.to_vec()),
+        k in prop::sample::select(vec![1usize, 7, 8, 9, 33, 100, 257]),
+        n in prop::sample::select(vec![1usize, 9, 63, 64, 65, 130]),
+        m in prop::sample::select(vec![1usize, 2, 5, 17]),
+        seed in any::<u64>(),
+    ) {
+        let cfg = ArrayConfig::preset(preset).unwrap();
+        let mut rng = onebit_core::synth::SplitMix64(seed);
+        let q = onebit_core::synth::random_layer(&mut rng, k, n).quantize(&cfg).unwrap();
+        let x = Array2::from_shape_fn((m, k), |_| 3.0 * rng.symmetric());
+        let xq = quantize_activations(x.view(), cfg.act_bits).unwrap();
+        let want = dequantize_outputs(&cfg, &q, &integer_forward_naive(&cfg, &q, xq.xq.view()).unwrap(), &xq.scales);
+        for kernel in SignKernel::ALL {
+            if let Ok(p) = PreparedLayer::with_kernel(&cfg, q.clone(), kernel) {
+                let got = p.forward_pre_norm(x.view()).unwrap();
+                prop_assert!(got.iter().zip(want.iter()).all(|(a, b)| a.to_bits() == b.to_bits()), "{:?}", kernel);
+            }
+        }
     }
 
     /// Packing round-trips for any shape, including K not a multiple of 8.
@@ -239,20 +284,27 @@ fn bad_inputs_are_errors() {
     assert!(integer_forward(&cfg, &layer, xq.view()).is_err(), "wrong K");
 }
 
-/// Shapes large enough that the kernel splits rows across threads, on both the
-/// 1-token and the 16-token paths and with i16 and i32 tables.
+/// Shapes large enough that the kernels split rows across threads and the
+/// nibble kernel makes several passes over K: each kernel, the 1-token and the
+/// multi-token paths, i16 and i32 tables, lanes at their extremes.
 #[test]
-fn threaded_kernel_equals_definition() {
+fn threaded_kernels_equal_definition() {
     let mut rng = onebit_core::synth::SplitMix64(9);
-    for (lane_bits, m) in [(12u32, 1usize), (12, 37), (14, 3), (14, 20)] {
+    for (lane_bits, m, k, n) in [(12u32, 1usize, 4099usize, 577usize), (12, 37, 2003, 301), (10, 5, 2003, 301), (14, 3, 2003, 301), (14, 20, 2003, 301)] {
         let cfg = ArrayConfig { lane_bits, ..ArrayConfig::SIM16 };
-        let (k, n) = (2003, 301);
-        let layer = onebit_core::synth::random_layer(&mut rng, k, n).quantize(&cfg).unwrap();
-        let x = Array2::from_shape_fn((m, k), |_| rng.range_i64(-128, 127) as i32);
-        assert_eq!(
-            integer_forward(&cfg, &layer, x.view()).unwrap(),
-            integer_forward_naive(&cfg, &layer, x.view()).unwrap(),
-            "lane_bits {lane_bits}, M {m}"
-        );
+        let mut layer = onebit_core::synth::random_layer(&mut rng, k, n).quantize(&cfg).unwrap();
+        // Extreme g drives lanes into saturation, the largest table entries.
+        let (glo, ghi) = ArrayConfig::port_range(cfg.g_bits);
+        layer.g.q.iter_mut().step_by(3).enumerate().for_each(|(i, g)| *g = if i % 2 == 0 { ghi } else { glo } as i32);
+        let x = Array2::from_shape_fn((m, k), |(t, i)| if (t + i) % 5 == 0 { -127 } else { rng.range_i64(-128, 127) as i32 });
+        let want = integer_forward_naive(&cfg, &layer, x.view()).unwrap();
+        for kernel in SignKernel::ALL {
+            match integer_forward_with(&cfg, &layer, x.view(), kernel) {
+                Ok(got) => assert_eq!(got, want, "{kernel:?}, lane_bits {lane_bits}, M {m}"),
+                Err(e) => assert!(unavailable_here(kernel, lane_bits), "{e}"),
+            }
+        }
+        let prepared = PreparedLayer::new(&cfg, layer).unwrap();
+        assert_eq!(prepared.integer_forward(x.view()).unwrap(), want, "prepared, lane_bits {lane_bits}, M {m}");
     }
 }
