@@ -163,27 +163,28 @@ pub(crate) struct SignSums {
 }
 
 impl SignSums {
-    /// Call `f(t, o, S[t][o])` for every token t and row o, once each.
+    /// Call `f(t, o0, run)` with `run` = S[t][o0..o0 + run.len()], so that
+    /// every (t, o) is covered once: one run per token (row-major sums) or per
+    /// block and token (block sums, put into row order first).
     #[inline(always)]
-    pub(crate) fn for_each(&self, mut f: impl FnMut(usize, usize, i32)) {
+    pub(crate) fn for_each_run(&self, mut f: impl FnMut(usize, usize, &[i32])) {
         let (m, n) = (self.m, self.n);
         match self.blocks {
             None => {
                 for (t, row) in self.data.chunks_exact(n).enumerate() {
-                    for (o, &s) in row.iter().enumerate() {
-                        f(t, o, s);
-                    }
+                    f(t, 0, row);
                 }
             }
             Some(slot_row) => {
+                let mut run = [0i32; BLOCK_ROWS];
                 for (b, per_block) in self.data.chunks_exact(m * BLOCK_ROWS).enumerate() {
                     let o0 = b * BLOCK_ROWS;
+                    let len = BLOCK_ROWS.min(n - o0);
                     for (t, slots) in per_block.chunks_exact(BLOCK_ROWS).enumerate() {
                         for (&r, &s) in slot_row.iter().zip(slots) {
-                            if o0 + r < n {
-                                f(t, o0 + r, s);
-                            }
+                            run[r] = s;
                         }
+                        f(t, o0, &run[..len]);
                     }
                 }
             }

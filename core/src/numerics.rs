@@ -95,6 +95,24 @@ pub fn quantize_pow2(v: &[f32], bits: u32) -> FixedVector {
 /// x_q = round_half_away(x / s), in [-(2^(A-1)-1), 2^(A-1)-1]. An all-zero token
 /// gets s = 1. Returns (x_q, s).
 pub fn quantize_token(x: &[f32], act_bits: u32, out: &mut [i32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 was detected just above.
+        return unsafe { quantize_token_avx2(x, act_bits, out) };
+    }
+    quantize_token_generic(x, act_bits, out)
+}
+
+/// The same code compiled with AVX2, which LLVM vectorises (same bits: the
+/// maximum and the per-element rounding do not depend on evaluation order).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn quantize_token_avx2(x: &[f32], act_bits: u32, out: &mut [i32]) -> f32 {
+    quantize_token_generic(x, act_bits, out)
+}
+
+#[inline(always)]
+fn quantize_token_generic(x: &[f32], act_bits: u32, out: &mut [i32]) -> f32 {
     let lim = ArrayConfig::sym_max(act_bits) as f32;
     let maxabs = x.iter().fold(0f32, |m, &v| m.max(v.abs()));
     let scale = if maxabs > 0.0 { maxabs / lim } else { 1.0 };
@@ -184,6 +202,29 @@ mod tests {
         assert_eq!(q, [127, -64, 32]); // -63.5 rounds away from zero
         let s0 = quantize_token(&[0.0, 0.0, 0.0], 8, &mut q);
         assert_eq!((s0, q), (1.0, [0, 0, 0]));
+    }
+
+    /// The dispatched quantiser (AVX2 where the CPU has it) equals the generic
+    /// code and the plain `round().clamp()` definition on every element.
+    #[test]
+    fn dispatched_quantiser_equals_generic_and_definition() {
+        let mut rng = crate::synth::SplitMix64(3);
+        for (len, bits) in [(1usize, 8u32), (7, 4), (64, 8), (129, 12), (1000, 16)] {
+            let mut x: Vec<f32> = (0..len).map(|_| rng.symmetric() * 10.0).collect();
+            // Exact halves after scaling: maxabs 127.0 at 8 bits makes s = 1.
+            if len > 3 {
+                x[0] = 127.0;
+                x[1] = 2.5;
+                x[2] = -3.5;
+            }
+            let (mut a, mut b) = (vec![0i32; len], vec![0i32; len]);
+            let sa = quantize_token(&x, bits, &mut a);
+            let sb = quantize_token_generic(&x, bits, &mut b);
+            assert_eq!((sa.to_bits(), &a), (sb.to_bits(), &b), "len {len}, bits {bits}");
+            let lim = ArrayConfig::sym_max(bits) as f32;
+            let want: Vec<i32> = x.iter().map(|&v| (v * (1.0 / sa)).round().clamp(-lim, lim) as i32).collect();
+            assert_eq!(a, want, "len {len}, bits {bits}");
+        }
     }
 
     /// The libm-free rounding equals `round().clamp()` on halves, their f32

@@ -250,15 +250,15 @@ pub fn integer_forward_with(
     Ok(output_words(cfg, layer, None, kernel, xq))
 }
 
-/// Inputs already checked: lanes, sign sums, output scaling; `emit(t, o, word)`
-/// receives each output word once.
+/// Inputs already checked: lanes, then the sign sums; `emit(t, o0, totals_t,
+/// run)` receives S[t][o0..] in runs covering every output once, with T_t.
 fn forward_checked(
     cfg: &ArrayConfig,
     layer: &QuantizedLayer,
     blocked: Option<&BlockedSigns>,
     kernel: SignKernel,
     xq: ArrayView2<i32>,
-    mut emit: impl FnMut(usize, usize, i64),
+    mut emit: impl FnMut(usize, usize, i64, &[i32]),
 ) {
     let (m, k) = xq.dim();
     let n = layer.out_features;
@@ -267,35 +267,20 @@ fn forward_checked(
     // Lanes, zero-padded to whole bytes of signs; |lane| <= 2^15 - 1 since lane_bits <= 16.
     let mut lanes = vec![0i16; m * kp];
     let mut totals = vec![0i64; m];
-    // lane_value in i32, written so that it vectorises: |x_q·g_q| < 2^30 for
-    // ports of at most 16 bits, so the product and its rounding fit.
-    let shift = cfg.lane_shift();
-    let half = if shift == 0 { 0 } else { 1i32 << (shift - 1) };
-    let lim = ArrayConfig::sym_max(cfg.lane_bits) as i32;
+    let mut row_buf = Vec::new();
     for (t, row) in xq.rows().into_iter().enumerate() {
-        let dst = &mut lanes[t * kp..t * kp + k];
-        let mut total = 0i64;
-        match row.as_slice() {
-            Some(xs) => {
-                for ((d, &x), &g) in dst.iter_mut().zip(xs).zip(&layer.g.q) {
-                    let l = ((x * g + half) >> shift).clamp(-lim, lim);
-                    *d = l as i16;
-                    total += l as i64;
-                }
-            }
+        let xs = match row.as_slice() {
+            Some(xs) => xs,
             None => {
-                for ((d, &x), &g) in dst.iter_mut().zip(row.iter()).zip(&layer.g.q) {
-                    let l = lane_value(cfg, x as i64, g as i64);
-                    *d = l as i16;
-                    total += l;
-                }
+                row_buf.clear();
+                row_buf.extend(row.iter().copied());
+                &row_buf
             }
-        }
-        totals[t] = total;
+        };
+        totals[t] = simd::lanes(cfg, xs, &layer.g.q, &mut lanes[t * kp..t * kp + k]);
     }
     let sums = sign_sums(kernel, &lanes, m, &layer.signs, blocked, groups, n, cfg.lane_bits);
-    let h = &layer.h.q;
-    sums.for_each(|t, o, s| emit(t, o, scale_output(cfg, totals[t] - 2 * s as i64, h[o] as i64)));
+    sums.for_each_run(|t, o0, run| emit(t, o0, totals[t], run));
 }
 
 /// The M×N output words of `forward_checked`.
@@ -309,8 +294,116 @@ fn output_words(
     let n = layer.out_features;
     let mut out = Array2::<i64>::zeros((xq.nrows(), n));
     let words = out.as_slice_mut().expect("standard layout");
-    forward_checked(cfg, layer, blocked, kernel, xq, |t, o, w| words[t * n + o] = w);
+    let h = &layer.h.q;
+    forward_checked(cfg, layer, blocked, kernel, xq, |t, o0, total, run| {
+        for ((w, &s), &hq) in words[t * n + o0..].iter_mut().zip(run).zip(&h[o0..]) {
+            *w = scale_output(cfg, total - 2 * s as i64, hq as i64);
+        }
+    });
     out
+}
+
+/// Loops of the reference that LLVM vectorises well only with AVX2 (the
+/// baseline x86-64 target has no 32-bit vector multiply or f32 rounding):
+/// each is written once, generic, and also compiled with AVX2 enabled, which
+/// runs where the CPU has it. Both give the same bits: integer operations,
+/// and f64 operations on integers below 2^53, are exact in any order.
+mod simd {
+    use crate::config::ArrayConfig;
+    use crate::numerics::lane_value;
+
+    /// Step 1 for one token: `dst[i] = lane_value(x[i], g[i])`; returns Σ lanes.
+    pub(super) fn lanes(cfg: &ArrayConfig, xs: &[i32], gs: &[i32], dst: &mut [i16]) -> i64 {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 was detected just above.
+            return unsafe { lanes_avx2(cfg, xs, gs, dst) };
+        }
+        lanes_generic(cfg, xs, gs, dst)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn lanes_avx2(cfg: &ArrayConfig, xs: &[i32], gs: &[i32], dst: &mut [i16]) -> i64 {
+        lanes_generic(cfg, xs, gs, dst)
+    }
+
+    /// `lane_value` in i32: |x_q·g_q| < 2^30 for ports of at most 16 bits, so
+    /// the product and its rounding fit.
+    #[inline(always)]
+    fn lanes_generic(cfg: &ArrayConfig, xs: &[i32], gs: &[i32], dst: &mut [i16]) -> i64 {
+        debug_assert!(cfg.act_bits <= 16 && cfg.g_bits <= 16);
+        let shift = cfg.lane_shift();
+        let half = if shift == 0 { 0 } else { 1i32 << (shift - 1) };
+        let lim = ArrayConfig::sym_max(cfg.lane_bits) as i32;
+        let mut total = 0i32;
+        for ((d, &x), &g) in dst.iter_mut().zip(xs).zip(gs) {
+            let l = ((x * g + half) >> shift).clamp(-lim, lim);
+            debug_assert_eq!(l as i64, lane_value(cfg, x as i64, g as i64));
+            *d = l as i16;
+            // |Σ lanes| <= K · (2^15 - 1) < 2^31 needs K < 2^16; wider layers
+            // take the i64 sum below.
+            total = total.wrapping_add(l);
+        }
+        if dst.len() < 1 << 16 {
+            total as i64
+        } else {
+            dst.iter().map(|&l| l as i64).sum()
+        }
+    }
+
+    /// Steps 3 and 4 for a run of outputs of one token: the output word
+    /// `scale_output(T − 2·S, h)` times the token's output unit, as f32.
+    /// Computed in f64, exact while |acc·h_q| < 2^52 (`exact_in_f64`).
+    pub(super) fn scaled_outputs(c: &OutputScale, total: i64, sums: &[i32], hs: &[i32], unit: f64, dst: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 was detected just above.
+            return unsafe { scaled_outputs_avx2(c, total, sums, hs, unit, dst) };
+        }
+        scaled_outputs_generic(c, total, sums, hs, unit, dst)
+    }
+
+    /// The constants of `scale_output` as f64, computed once per call.
+    pub(super) struct OutputScale {
+        half: f64,
+        inv: f64,
+        lim: f64,
+    }
+
+    impl OutputScale {
+        pub(super) fn new(cfg: &ArrayConfig) -> Self {
+            let shift = cfg.h_shift();
+            OutputScale {
+                half: if shift == 0 { 0.0 } else { (shift as f64 - 1.0).exp2() },
+                inv: (-(shift as f64)).exp2(),
+                lim: ArrayConfig::sym_max(cfg.out_bits) as f64,
+            }
+        }
+    }
+
+    /// Whether `scaled_outputs` may be used: every |acc·h_q| < 2^52.
+    pub(super) fn exact_in_f64(cfg: &ArrayConfig) -> bool {
+        cfg.h_product_bits() <= 53
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn scaled_outputs_avx2(c: &OutputScale, total: i64, sums: &[i32], hs: &[i32], unit: f64, dst: &mut [f32]) {
+        scaled_outputs_generic(c, total, sums, hs, unit, dst)
+    }
+
+    #[inline(always)]
+    fn scaled_outputs_generic(c: &OutputScale, total: i64, sums: &[i32], hs: &[i32], unit: f64, dst: &mut [f32]) {
+        let (half, inv, lim) = (c.half, c.inv, c.lim);
+        let total = total as f64;
+        for ((d, &s), &h) in dst.iter_mut().zip(sums).zip(hs) {
+            // rshift_round(v, s) = floor((v + 2^(s-1)) / 2^s), exact in f64 here.
+            let v = (total - 2.0 * s as f64) * h as f64;
+            let word = ((v + half) * inv).floor().clamp(-lim, lim);
+            *d = (word * unit) as f32;
+        }
+    }
 }
 
 /// A quantised layer prepared once for repeated use: validated against its
@@ -371,8 +464,18 @@ impl PreparedLayer {
         let n = self.layer.out_features;
         let mut y = Array2::<f32>::zeros((x.nrows(), n));
         let ys = y.as_slice_mut().expect("standard layout");
-        forward_checked(cfg, &self.layer, self.blocked.as_ref(), self.kernel, q.xq.view(), |t, o, w| {
-            ys[t * n + o] = (w as f64 * units[t]) as f32
+        let h = &self.layer.h.q;
+        let fast = simd::exact_in_f64(cfg);
+        let scale = simd::OutputScale::new(cfg);
+        forward_checked(cfg, &self.layer, self.blocked.as_ref(), self.kernel, q.xq.view(), |t, o0, total, run| {
+            let dst = &mut ys[t * n + o0..t * n + o0 + run.len()];
+            if fast {
+                simd::scaled_outputs(&scale, total, run, &h[o0..], units[t], dst);
+            } else {
+                for ((d, &s), &hq) in dst.iter_mut().zip(run).zip(&h[o0..]) {
+                    *d = (scale_output(cfg, total - 2 * s as i64, hq as i64) as f64 * units[t]) as f32;
+                }
+            }
         });
         Ok(y)
     }

@@ -120,13 +120,21 @@ proptest! {
     /// middle, on every bit, for every kernel and preset.
     #[test]
     fn prepared_float_path_equals_the_steps(
-        preset in prop::sample::select(PRESET_NAMES.to_vec()),
+        preset in prop::sample::select([PRESET_NAMES.as_slice(), &["wide"]].concat()),
         k in prop::sample::select(vec![1usize, 7, 8, 9, 33, 100, 257]),
         n in prop::sample::select(vec![1usize, 9, 63, 64, 65, 130]),
         m in prop::sample::select(vec![1usize, 2, 5, 17]),
         seed in any::<u64>(),
     ) {
-        let cfg = ArrayConfig::preset(preset).unwrap();
+        // "wide": 16-bit ports and max_k = 2^24, so |acc·h_q| can pass 2^52 and
+        // the outputs take the i64 path instead of the f64 one.
+        let cfg = if preset == "wide" {
+            let c = ArrayConfig { act_bits: 16, g_bits: 16, lane_bits: 16, h_bits: 16, max_k: 1 << 24, ..ArrayConfig::SIM16 };
+            ArrayConfig { out_bits: c.acc_bits(), ..c }
+        } else {
+            ArrayConfig::preset(preset).unwrap()
+        };
+        cfg.validate().unwrap();
         let mut rng = onebit_core::synth::SplitMix64(seed);
         let q = onebit_core::synth::random_layer(&mut rng, k, n).quantize(&cfg).unwrap();
         let x = Array2::from_shape_fn((m, k), |_| 3.0 * rng.symmetric());

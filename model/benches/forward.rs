@@ -1,7 +1,8 @@
 //! Forward throughput of the decoder: full precision vs a 1-bit model on the
 //! float and the bit-exact reference backends, on the shakespeare_char teacher
 //! configuration (4 layers, 4 heads, 128 wide, vocabulary 65, context 64).
-//! Prints a table and writes bench-results/model.json.
+//! With `ONEBIT_SMOLLM2_1BIT=PATH` it also runs that 1-bit SmolLM2-135M file
+//! on both backends. Prints a table and writes bench-results/model.json.
 //!
 //!     cargo bench -p onebit-model --bench forward
 
@@ -85,7 +86,7 @@ fn main() {
 
     let budget = if full { Duration::from_secs(3) } else { Duration::from_millis(1) };
     let mut rows = Vec::new();
-    println!("{:<34} {:>6} {:>5} {:>14} {:>6}", "model", "batch", "seq", "tokens/s", "runs");
+    println!("{:<46} {:>6} {:>5} {:>14} {:>6}", "model", "batch", "seq", "tokens/s", "runs");
     for (batch, seq) in [(1, 64), (12, 64)] {
         let mut baseline = 0.0;
         for (name, model) in [
@@ -97,10 +98,38 @@ fn main() {
             if baseline == 0.0 {
                 baseline = tps;
             }
-            println!("{name:<34} {batch:>6} {seq:>5} {tps:>14.1} {runs:>6}");
+            println!("{name:<46} {batch:>6} {seq:>5} {tps:>14.1} {runs:>6}");
             rows.push(serde_json::json!({
                 "model": name, "batch": batch, "seq_len": seq, "tokens_per_s": tps, "runs": runs,
                 "ratio_to_full_precision": tps / baseline,
+            }));
+        }
+    }
+    // The 1-bit SmolLM2-135M (30 layers, 576 wide, 210 linears) when a file is
+    // given: ONEBIT_SMOLLM2_1BIT=PATH (made by `scripts/smollm2.sh`).
+    let smollm2 = std::env::var("ONEBIT_SMOLLM2_1BIT").ok().filter(|_| full);
+    if let Some(path) = &smollm2 {
+        let path = std::path::Path::new(path);
+        let file = onebit_model::checkpoint::read_onebit_file(path).unwrap();
+        let eps = file.quantisation.layer_norm_eps;
+        let (batch, seq) = (1, 64);
+        let mut baseline = 0.0;
+        for (name, backend) in [
+            ("1-bit SmolLM2-135M, float backend", &FloatBackend { layer_norm_eps: eps } as &dyn onebit_core::backend::LinearBackend),
+            (
+                "1-bit SmolLM2-135M, reference backend (sim16)",
+                &ReferenceBackend { config: ArrayConfig::preset(preset).unwrap(), layer_norm_eps: eps },
+            ),
+        ] {
+            let model = onebit_decoder(&file, path, backend, &dev).unwrap();
+            let (tps, runs) = measure(&model, batch, seq, budget);
+            if baseline == 0.0 {
+                baseline = tps;
+            }
+            println!("{name:<46} {batch:>6} {seq:>5} {tps:>14.1} {runs:>6}");
+            rows.push(serde_json::json!({
+                "model": name, "batch": batch, "seq_len": seq, "tokens_per_s": tps, "runs": runs,
+                "ratio_to_float_backend": tps / baseline, "file": path.display().to_string(),
             }));
         }
     }
@@ -118,6 +147,9 @@ fn main() {
         "threads": threads,
         "cpu": cpu_model(),
         "profile": "bench (release)",
+        "load_average": std::fs::read_to_string("/proc/loadavg").map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default(),
+        "kernel_threads": onebit_core::reference::kernel_threads(),
+        "smollm2_command": "ONEBIT_SMOLLM2_1BIT=build/smollm2/run/files/kd.onebit.safetensors cargo bench -p onebit-model --bench forward",
         "results": rows,
     });
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench-results/model.json");
