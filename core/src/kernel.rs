@@ -206,6 +206,9 @@ pub(crate) fn sign_sums(
     lane_bits: u32,
 ) -> SignSums {
     debug_assert_eq!(lanes.len(), m * groups * 8);
+    if m == 0 {
+        return SignSums { m, n, data: Vec::new(), blocks: None };
+    }
     match kernel {
         #[cfg(target_arch = "x86_64")]
         SignKernel::NibbleAvx2 | SignKernel::NibbleAvx512 => {

@@ -290,6 +290,16 @@ fn bad_inputs_are_errors() {
     assert!(integer_forward(&cfg, &layer, xq.view()).is_err(), "x_q past 8 bits");
     let xq = Array2::from_elem((1, 7), 1);
     assert!(integer_forward(&cfg, &layer, xq.view()).is_err(), "wrong K");
+    // No tokens is no output, on every kernel, not a panic.
+    let none = Array2::<i32>::zeros((0, 8));
+    for kernel in SignKernel::ALL {
+        if let Ok(y) = integer_forward_with(&cfg, &layer, none.view(), kernel) {
+            assert_eq!(y.dim(), (0, 1), "{kernel:?}");
+        }
+        if let Ok(p) = PreparedLayer::with_kernel(&cfg, layer.clone(), kernel) {
+            assert_eq!(p.forward_pre_norm(Array2::<f32>::zeros((0, 8)).view()).unwrap().dim(), (0, 1), "{kernel:?}");
+        }
+    }
 }
 
 /// Shapes large enough that the kernels split rows across threads and the
