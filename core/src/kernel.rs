@@ -157,9 +157,9 @@ pub(crate) struct SignSums {
     m: usize,
     n: usize,
     data: Vec<i32>,
-    /// `None`: row-major m×n. `Some(slot_row)`: [block][token][slot], the slot
-    /// holding row `block·64 + slot_row[slot]` (the nibble kernels' order).
-    blocks: Option<&'static [usize; BLOCK_ROWS]>,
+    /// false: row-major m×n. true: [block][token][row within the block] (the
+    /// nibble kernels' order).
+    blocks: bool,
 }
 
 impl SignSums {
@@ -170,21 +170,17 @@ impl SignSums {
     pub(crate) fn for_each_run(&self, mut f: impl FnMut(usize, usize, &[i32])) {
         let (m, n) = (self.m, self.n);
         match self.blocks {
-            None => {
+            false => {
                 for (t, row) in self.data.chunks_exact(n).enumerate() {
                     f(t, 0, row);
                 }
             }
-            Some(slot_row) => {
-                let mut run = [0i32; BLOCK_ROWS];
+            true => {
                 for (b, per_block) in self.data.chunks_exact(m * BLOCK_ROWS).enumerate() {
                     let o0 = b * BLOCK_ROWS;
                     let len = BLOCK_ROWS.min(n - o0);
-                    for (t, slots) in per_block.chunks_exact(BLOCK_ROWS).enumerate() {
-                        for (&r, &s) in slot_row.iter().zip(slots) {
-                            run[r] = s;
-                        }
-                        f(t, o0, &run[..len]);
+                    for (t, rows) in per_block.chunks_exact(BLOCK_ROWS).enumerate() {
+                        f(t, o0, &rows[..len]);
                     }
                 }
             }
@@ -207,7 +203,7 @@ pub(crate) fn sign_sums(
 ) -> SignSums {
     debug_assert_eq!(lanes.len(), m * groups * 8);
     if m == 0 {
-        return SignSums { m, n, data: Vec::new(), blocks: None };
+        return SignSums { m, n, data: Vec::new(), blocks: false };
     }
     match kernel {
         #[cfg(target_arch = "x86_64")]
@@ -221,10 +217,9 @@ pub(crate) fn sign_sums(
                 }
             };
             let wide = kernel == SignKernel::NibbleAvx512;
-            let (data, slot_row) = nibble::block_sums(lanes, m, blocked, wide);
-            SignSums { m, n, data, blocks: Some(slot_row) }
+            SignSums { m, n, data: nibble::block_sums(lanes, m, blocked, wide), blocks: true }
         }
-        _ => SignSums { m, n, data: byte_table::sign_sums(lanes, m, groups * 8, signs, groups, n, lane_bits <= 12), blocks: None },
+        _ => SignSums { m, n, data: byte_table::sign_sums(lanes, m, groups * 8, signs, groups, n, lane_bits <= 12), blocks: false },
     }
 }
 
@@ -300,8 +295,8 @@ mod nibble {
         }
     }
 
-    /// S in [block][token][slot] order, and the row each slot holds.
-    pub(super) fn block_sums(lanes: &[i16], m: usize, blocked: &BlockedSigns, wide: bool) -> (Vec<i32>, &'static [usize; BLOCK_ROWS]) {
+    /// S in [block][token][row] order.
+    pub(super) fn block_sums(lanes: &[i16], m: usize, blocked: &BlockedSigns, wide: bool) -> Vec<i32> {
         let (n, groups) = (blocked.rows, blocked.groups);
         let blocks = blocked.blocks();
         let tables = build_tables(lanes, m, groups);
@@ -321,32 +316,11 @@ mod nibble {
                 }
             }
         });
-        (block_sums, if wide { &SLOT_ROW_512 } else { &SLOT_ROW_256 })
+        block_sums
     }
-
-    /// The row of a block each accumulator slot holds, for registers of `W`
-    /// bytes. Per 16-byte lane, `unpacklo_epi8` leaves rows 0..8 of the lane in
-    /// the first i16 accumulator, `unpackhi_epi8` rows 8..16 in the second; each
-    /// is widened into its even and its odd i16 positions (i32 vectors E0, O0,
-    /// E1, O1, stored in that order). With W = 32 a block is two halves.
-    const fn slot_rows<const W: usize>() -> [usize; BLOCK_ROWS] {
-        let mut rows = [0usize; BLOCK_ROWS];
-        let per_vec = W / 4;
-        let mut s = 0;
-        while s < BLOCK_ROWS {
-            let (half, r) = (s / W, s % W);
-            let (vec, q) = (r / per_vec, r % per_vec);
-            let p = 2 * q + vec % 2; // i16 position within its accumulator
-            rows[s] = half * W + 16 * (p / 8) + 8 * (vec / 2) + p % 8;
-            s += 1;
-        }
-        rows
-    }
-    const SLOT_ROW_256: [usize; BLOCK_ROWS] = slot_rows::<32>();
-    const SLOT_ROW_512: [usize; BLOCK_ROWS] = slot_rows::<64>();
 
     /// Blocks `range` for every token, `pass` bytes of signs at a time; `out`
-    /// is [block − range.start][token][slot].
+    /// is [block − range.start][token][row].
     #[target_feature(enable = "avx2")]
     unsafe fn blocks_avx2(
         tables: &[u8],
@@ -377,13 +351,15 @@ mod nibble {
     }
 
     /// Add 32 rows' sums over `bytes` bytes of signs for one token into `out`
-    /// (slot order). `tbl` points at the token's tables for the first byte,
+    /// (row order). `tbl` points at the token's tables for the first byte,
     /// `sig` at the rows' first byte (rows of a byte are BLOCK_ROWS apart);
     /// all ranges checked by the caller.
     #[inline(always)]
     unsafe fn block_pass_256(tbl: *const u8, sig: *const u8, bytes: usize, out: *mut i32) {
         let nib = _mm256_set1_epi8(0x0F);
-        // E0, O0, E1, O1 (see slot_rows).
+        // Per 16-byte lane, `unpacklo_epi8` leaves rows 0..8 of the lane in
+        // acc16[0] and `unpackhi_epi8` rows 8..16 in acc16[1]; each is widened
+        // into its even (E) and odd (O) i16 positions: acc32 = E0, O0, E1, O1.
         let mut acc32 = [_mm256_setzero_si256(); 4];
         let mut j = 0;
         while j < bytes {
@@ -418,9 +394,21 @@ mod nibble {
                 acc32[2 * i + 1] = _mm256_add_epi32(acc32[2 * i + 1], odd);
             }
         }
-        for (i, a) in acc32.iter().enumerate() {
+        // Back to row order: interleaving E and O gives rows [0..4 | 16..20],
+        // [4..8 | 20..24] (from E0, O0) and [8..12 | 24..28], [12..16 | 28..32].
+        let a = _mm256_unpacklo_epi32(acc32[0], acc32[1]);
+        let b = _mm256_unpackhi_epi32(acc32[0], acc32[1]);
+        let c = _mm256_unpacklo_epi32(acc32[2], acc32[3]);
+        let d = _mm256_unpackhi_epi32(acc32[2], acc32[3]);
+        let rows = [
+            _mm256_permute2x128_si256::<0x20>(a, b),
+            _mm256_permute2x128_si256::<0x20>(c, d),
+            _mm256_permute2x128_si256::<0x31>(a, b),
+            _mm256_permute2x128_si256::<0x31>(c, d),
+        ];
+        for (i, r) in rows.iter().enumerate() {
             let p = out.add(8 * i) as *mut __m256i;
-            _mm256_storeu_si256(p, _mm256_add_epi32(_mm256_loadu_si256(p), *a));
+            _mm256_storeu_si256(p, _mm256_add_epi32(_mm256_loadu_si256(p), *r));
         }
     }
 
@@ -488,9 +476,25 @@ mod nibble {
                 acc32[2 * i + 1] = _mm512_add_epi32(acc32[2 * i + 1], odd);
             }
         }
-        for (i, a) in acc32.iter().enumerate() {
+        // Back to row order: per 128-bit lane L, interleaving E and O gives
+        // rows 16L + 0..4, 4..8 (E0, O0) and 8..12, 12..16 (E1, O1).
+        let a = _mm512_unpacklo_epi32(acc32[0], acc32[1]);
+        let b = _mm512_unpackhi_epi32(acc32[0], acc32[1]);
+        let c = _mm512_unpacklo_epi32(acc32[2], acc32[3]);
+        let d = _mm512_unpackhi_epi32(acc32[2], acc32[3]);
+        let ab01 = _mm512_shuffle_i32x4::<0b01_00_01_00>(a, b);
+        let cd01 = _mm512_shuffle_i32x4::<0b01_00_01_00>(c, d);
+        let ab23 = _mm512_shuffle_i32x4::<0b11_10_11_10>(a, b);
+        let cd23 = _mm512_shuffle_i32x4::<0b11_10_11_10>(c, d);
+        let rows = [
+            _mm512_shuffle_i32x4::<0b10_00_10_00>(ab01, cd01),
+            _mm512_shuffle_i32x4::<0b11_01_11_01>(ab01, cd01),
+            _mm512_shuffle_i32x4::<0b10_00_10_00>(ab23, cd23),
+            _mm512_shuffle_i32x4::<0b11_01_11_01>(ab23, cd23),
+        ];
+        for (i, r) in rows.iter().enumerate() {
             let p = out.add(16 * i) as *mut _;
-            _mm512_storeu_si512(p, _mm512_add_epi32(_mm512_loadu_si512(p), *a));
+            _mm512_storeu_si512(p, _mm512_add_epi32(_mm512_loadu_si512(p), *r));
         }
     }
 }

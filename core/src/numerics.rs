@@ -114,7 +114,15 @@ unsafe fn quantize_token_avx2(x: &[f32], act_bits: u32, out: &mut [i32]) -> f32 
 #[inline(always)]
 fn quantize_token_generic(x: &[f32], act_bits: u32, out: &mut [i32]) -> f32 {
     let lim = ArrayConfig::sym_max(act_bits) as f32;
-    let maxabs = x.iter().fold(0f32, |m, &v| m.max(v.abs()));
+    // |v| as bits: non-negative floats order like their bit patterns, and an
+    // integer maximum vectorises where `f32::max` (NaN-aware) does not. A NaN
+    // would be the largest pattern; then take the NaN-skipping fold instead.
+    let max_bits = x.iter().fold(0u32, |m, &v| m.max(v.to_bits() & 0x7fff_ffff));
+    let maxabs = if max_bits <= f32::INFINITY.to_bits() {
+        f32::from_bits(max_bits)
+    } else {
+        x.iter().fold(0f32, |m, &v| m.max(v.abs()))
+    };
     let scale = if maxabs > 0.0 { maxabs / lim } else { 1.0 };
     let inv = 1.0 / scale;
     for (o, &v) in out.iter_mut().zip(x) {
@@ -217,11 +225,17 @@ mod tests {
                 x[1] = 2.5;
                 x[2] = -3.5;
             }
+            if len == 7 {
+                x[3] = f32::NAN; // the NaN-skipping maximum of the old code
+                x[4] = -1e-40; // subnormal
+            }
             let (mut a, mut b) = (vec![0i32; len], vec![0i32; len]);
             let sa = quantize_token(&x, bits, &mut a);
             let sb = quantize_token_generic(&x, bits, &mut b);
             assert_eq!((sa.to_bits(), &a), (sb.to_bits(), &b), "len {len}, bits {bits}");
             let lim = ArrayConfig::sym_max(bits) as f32;
+            let maxabs = x.iter().fold(0f32, |m, &v| m.max(v.abs()));
+            assert_eq!(sa, if maxabs > 0.0 { maxabs / lim } else { 1.0 }, "scale, len {len}");
             let want: Vec<i32> = x.iter().map(|&v| (v * (1.0 / sa)).round().clamp(-lim, lim) as i32).collect();
             assert_eq!(a, want, "len {len}, bits {bits}");
         }

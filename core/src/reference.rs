@@ -177,7 +177,8 @@ pub fn quantize_activations(x: ArrayView2<f32>, act_bits: u32) -> Result<Quantiz
                 &row
             }
         };
-        if let Some(j) = src.iter().position(|v| !v.is_finite()) {
+        if simd::any_non_finite(src) {
+            let j = src.iter().position(|v| !v.is_finite()).expect("a non-finite value");
             return Err(ReferenceError::NotFinite { what: format!("activations row {i}"), index: j, value: src[j] });
         }
         scales.push(quantize_token(src, act_bits, dst.as_slice_mut().expect("standard layout")));
@@ -380,6 +381,27 @@ mod simd {
                 lim: ArrayConfig::sym_max(cfg.out_bits) as f64,
             }
         }
+    }
+
+    /// Whether any value is NaN or ±inf (|v|'s bit pattern at least inf's).
+    pub(super) fn any_non_finite(v: &[f32]) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 was detected just above.
+            return unsafe { any_non_finite_avx2(v) };
+        }
+        any_non_finite_generic(v)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn any_non_finite_avx2(v: &[f32]) -> bool {
+        any_non_finite_generic(v)
+    }
+
+    #[inline(always)]
+    fn any_non_finite_generic(v: &[f32]) -> bool {
+        v.iter().fold(0u32, |m, x| m.max(x.to_bits() & 0x7fff_ffff)) >= f32::INFINITY.to_bits()
     }
 
     /// Whether `scaled_outputs` may be used: every |acc·h_q| < 2^52.

@@ -290,6 +290,15 @@ fn bad_inputs_are_errors() {
     assert!(integer_forward(&cfg, &layer, xq.view()).is_err(), "x_q past 8 bits");
     let xq = Array2::from_elem((1, 7), 1);
     assert!(integer_forward(&cfg, &layer, xq.view()).is_err(), "wrong K");
+    // A NaN or an infinity anywhere in a row is an error naming its place.
+    for (j, bad) in [(0usize, f32::NAN), (37, f32::INFINITY), (99, f32::NEG_INFINITY), (100, -f32::NAN)] {
+        let mut x = Array2::from_elem((2, 101), 0.5f32);
+        x[[1, j]] = bad;
+        match quantize_activations(x.view(), 8) {
+            Err(onebit_core::ReferenceError::NotFinite { what, index, .. }) => assert_eq!((what.as_str(), index), ("activations row 1", j)),
+            other => panic!("{bad} at {j}: {other:?}"),
+        }
+    }
     // No tokens is no output, on every kernel, not a panic.
     let none = Array2::<i32>::zeros((0, 8));
     for kernel in SignKernel::ALL {
