@@ -34,18 +34,32 @@ fn config() -> LlamaConfig {
     }
 }
 
-/// Tokens per second of `model.forward` on `batch` × `seq` tokens, measured for at least `budget`.
-fn measure(model: &Llama, batch: usize, seq: usize, budget: Duration) -> (f64, usize) {
-    let ids: Vec<u32> = (0..batch * seq).map(|i| ((i * 31 + 7) % model.config.vocab_size) as u32).collect();
+/// Tokens per second of each model's `forward` on `batch` × `seq` tokens, and
+/// its runs. The models take turns in rounds (at least 3 runs each in all, about
+/// `budget` each), so that the machine's speed drifting during the measurement
+/// (seen here: ±40 % within minutes) moves every model alike and the ratios hold.
+fn measure(models: &[&Llama], batch: usize, seq: usize, budget: Duration) -> Vec<(f64, usize)> {
+    const ROUNDS: u32 = 6;
+    let vocab = models[0].config.vocab_size;
+    let ids: Vec<u32> = (0..batch * seq).map(|i| ((i * 31 + 7) % vocab) as u32).collect();
     let input = Tensor::from_vec(ids, (batch, seq), &Device::Cpu).unwrap();
-    model.forward(&input).unwrap(); // warm-up
-    let start = Instant::now();
-    let mut runs = 0;
-    while start.elapsed() < budget || runs < 3 {
-        std::hint::black_box(model.forward(&input).unwrap());
-        runs += 1;
+    for m in models {
+        m.forward(&input).unwrap(); // warm-up
     }
-    ((runs * batch * seq) as f64 / start.elapsed().as_secs_f64(), runs)
+    let mut spent = vec![(Duration::ZERO, 0usize); models.len()];
+    for round in 0..ROUNDS {
+        for (m, (time, runs)) in models.iter().zip(spent.iter_mut()) {
+            let start = Instant::now();
+            let mut n = 0;
+            while start.elapsed() < budget / ROUNDS || (round == ROUNDS - 1 && *runs + n < 3) {
+                std::hint::black_box(m.forward(&input).unwrap());
+                n += 1;
+            }
+            *time += start.elapsed();
+            *runs += n;
+        }
+    }
+    spent.iter().map(|&(t, runs)| ((runs * batch * seq) as f64 / t.as_secs_f64(), runs)).collect()
 }
 
 fn cpu_model() -> String {
@@ -88,16 +102,10 @@ fn main() {
     let mut rows = Vec::new();
     println!("{:<46} {:>6} {:>5} {:>14} {:>6}", "model", "batch", "seq", "tokens/s", "runs");
     for (batch, seq) in [(1, 64), (12, 64)] {
-        let mut baseline = 0.0;
-        for (name, model) in [
-            ("full precision (candle f32)", &dense),
-            ("1-bit, float backend", &float_1bit),
-            ("1-bit, reference backend (sim16)", &reference),
-        ] {
-            let (tps, runs) = measure(model, batch, seq, budget);
-            if baseline == 0.0 {
-                baseline = tps;
-            }
+        let names = ["full precision (candle f32)", "1-bit, float backend", "1-bit, reference backend (sim16)"];
+        let measured = measure(&[&dense, &float_1bit, &reference], batch, seq, budget);
+        let baseline = measured[0].0;
+        for (name, (tps, runs)) in names.into_iter().zip(measured) {
             println!("{name:<46} {batch:>6} {seq:>5} {tps:>14.1} {runs:>6}");
             rows.push(serde_json::json!({
                 "model": name, "batch": batch, "seq_len": seq, "tokens_per_s": tps, "runs": runs,
@@ -113,19 +121,18 @@ fn main() {
         let file = onebit_model::checkpoint::read_onebit_file(path).unwrap();
         let eps = file.quantisation.layer_norm_eps;
         let (batch, seq) = (1, 64);
-        let mut baseline = 0.0;
-        for (name, backend) in [
-            ("1-bit SmolLM2-135M, float backend", &FloatBackend { layer_norm_eps: eps } as &dyn onebit_core::backend::LinearBackend),
-            (
-                "1-bit SmolLM2-135M, reference backend (sim16)",
-                &ReferenceBackend { config: ArrayConfig::preset(preset).unwrap(), layer_norm_eps: eps },
-            ),
-        ] {
-            let model = onebit_decoder(&file, path, backend, &dev).unwrap();
-            let (tps, runs) = measure(&model, batch, seq, budget);
-            if baseline == 0.0 {
-                baseline = tps;
-            }
+        let float = onebit_decoder(&file, path, &FloatBackend { layer_norm_eps: eps }, &dev).unwrap();
+        let reference = onebit_decoder(
+            &file,
+            path,
+            &ReferenceBackend { config: ArrayConfig::preset(preset).unwrap(), layer_norm_eps: eps },
+            &dev,
+        )
+        .unwrap();
+        let names = ["1-bit SmolLM2-135M, float backend", "1-bit SmolLM2-135M, reference backend (sim16)"];
+        let measured = measure(&[&float, &reference], batch, seq, budget);
+        let baseline = measured[0].0;
+        for (name, (tps, runs)) in names.into_iter().zip(measured) {
             println!("{name:<46} {batch:>6} {seq:>5} {tps:>14.1} {runs:>6}");
             rows.push(serde_json::json!({
                 "model": name, "batch": batch, "seq_len": seq, "tokens_per_s": tps, "runs": runs,
