@@ -7,6 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 seconds=$1
 shift
+# -timeout is long because a run may be paused (SIGSTOP) on a shared machine.
 # Limits that make an unjustified allocation a crash: no input is larger than
 # MAX_LEN bytes, so none justifies a single allocation of MALLOC_LIMIT_MB.
 MAX_LEN=${FUZZ_MAX_LEN:-65536}
@@ -19,7 +20,7 @@ status=0
 for t in "$@"; do
   mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
   flags=(-max_total_time="$seconds" -max_len="$MAX_LEN" -malloc_limit_mb="$MALLOC_LIMIT_MB"
-         -rss_limit_mb="$RSS_LIMIT_MB" -timeout=10 -print_final_stats=1)
+         -rss_limit_mb="$RSS_LIMIT_MB" -timeout=300 -print_final_stats=1)
   echo "fuzz: $t for ${seconds}s (log: fuzz/logs/$t.log)"
   {
     echo "command: cargo +nightly fuzz run $t fuzz/corpus/$t fuzz/seeds/$t -- ${flags[*]}"
