@@ -96,15 +96,19 @@ bench: deps
 	$(CARGO) bench -p onebit-sim --bench sim_speed
 	$(CARGO) bench -p onebit-model --bench forward
 
-# make fuzz [SECONDS=60]: every reader of outside bytes under libFuzzer, one
-# target after another (docs/fuzzing.md); bench-results/fuzz.json from the logs.
+# make fuzz [SECONDS=60] [RUNS=N] [REPORT=fuzz/logs/fuzz.json]: every reader of
+# outside bytes under libFuzzer, one target after another, each for SECONDS or
+# N executions, whichever comes first (docs/fuzzing.md); the figures from the
+# logs into REPORT. The campaign behind bench-results/fuzz.json:
+#   make fuzz SECONDS=3600 RUNS=1000000 REPORT=bench-results/fuzz.json
 # Needs the nightly toolchain; installs cargo-fuzz if it is missing.
 SECONDS ?= 60
+REPORT ?= fuzz/logs/fuzz.json
 FUZZ_TARGETS := onebit_model hf_dir gguf train_checkpoint bytelink
 fuzz:
 	@rustup run nightly rustc --version >/dev/null 2>&1 || { echo "make fuzz needs the nightly toolchain (rustup toolchain install nightly)"; exit 2; }
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
-	bash scripts/fuzz.sh $(SECONDS) $(FUZZ_TARGETS)
+	FUZZ_RUNS=$(RUNS) FUZZ_REPORT=$(REPORT) bash scripts/fuzz.sh $(SECONDS) $(FUZZ_TARGETS)
 
 # ---------------------------------------------------------------------------
 # SmolLM2-135M-Instruct (issue 12): a real pretrained LLaMA through the flow.

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make fuzz: run every cargo-fuzz target for SECONDS each, one after another
 # (one libFuzzer process at a time), logging to fuzz/logs/TARGET.log, then
-# write bench-results/fuzz.json from the logs (scripts/fuzz_report.py).
+# write the figures from the logs (scripts/fuzz_report.py; FUZZ_REPORT names the file).
 # Usage: scripts/fuzz.sh SECONDS TARGET...   (docs/fuzzing.md)
+# FUZZ_RUNS=N also stops each target after N executions (a campaign of 10^6 each).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 seconds=$1
@@ -21,6 +22,7 @@ for t in "$@"; do
   mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
   flags=(-max_total_time="$seconds" -max_len="$MAX_LEN" -malloc_limit_mb="$MALLOC_LIMIT_MB"
          -rss_limit_mb="$RSS_LIMIT_MB" -timeout=300 -print_final_stats=1)
+  [ -n "${FUZZ_RUNS:-}" ] && flags+=(-runs="$FUZZ_RUNS")
   echo "fuzz: $t for ${seconds}s (log: fuzz/logs/$t.log)"
   {
     echo "command: cargo +nightly fuzz run $t fuzz/corpus/$t fuzz/seeds/$t -- ${flags[*]}"

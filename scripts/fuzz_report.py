@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write bench-results/fuzz.json from the logs `scripts/fuzz.sh` leaves in
+"""Write fuzz/logs/fuzz.json (or $FUZZ_REPORT) from the logs `scripts/fuzz.sh` leaves in
 fuzz/logs/TARGET.log (libFuzzer's final status line and -print_final_stats).
 
 Crashes found are the inputs kept under fuzz/regressions/TARGET/ (one per
@@ -8,6 +8,7 @@ counts as fixed when the fuzz binary now runs that input cleanly.
 Usage: scripts/fuzz_report.py SECONDS TARGET...
 """
 import json
+import os
 import pathlib
 import re
 import subprocess
@@ -77,14 +78,17 @@ def main():
         }
     report = {
         "what": "coverage-guided fuzzing (cargo-fuzz, libFuzzer + ASan) of every reader of outside bytes; docs/fuzzing.md",
-        "command": f"make fuzz SECONDS={seconds}",
+        "command": f"make fuzz SECONDS={seconds}"
+        + (f" RUNS={os.environ['FUZZ_RUNS']}" if os.environ.get("FUZZ_RUNS") else "")
+        + (f" REPORT={os.environ['FUZZ_REPORT']}" if os.environ.get("FUZZ_REPORT") else ""),
         "seconds_per_target": seconds,
         "machine_cores": len(open("/proc/cpuinfo").read().split("processor\t:")) - 1,
         "targets": rows,
         "open_crashes": sum(r["open_crash_this_run"] for r in rows.values())
         + sum(r["crashes_found"] - r["crashes_fixed"] for r in rows.values()),
     }
-    out = ROOT / "bench-results" / "fuzz.json"
+    # A short check run must not overwrite the campaign's figures: the campaign names its file.
+    out = ROOT / os.environ.get("FUZZ_REPORT", "fuzz/logs/fuzz.json")
     out.write_text(json.dumps(report, indent=2) + "\n")
     for t, r in rows.items():
         print(f"{t:18} {r['executions']} runs in {r['seconds']} s, cov {r['cov']} ft {r['ft']}, "
