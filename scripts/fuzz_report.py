@@ -5,7 +5,8 @@ fuzz/logs/TARGET.log (libFuzzer's final status line and -print_final_stats).
 Crashes found are the inputs kept under fuzz/regressions/TARGET/ (one per
 crash the campaign found, each also a test of the stable suite); a crash
 counts as fixed when the fuzz binary now runs that input cleanly.
-Usage: scripts/fuzz_report.py SECONDS TARGET...
+Usage: scripts/fuzz_report.py SECONDS TARGET...  (SECONDS is what fuzz.sh ran
+with; each target's command comes from its log)
 """
 import json
 import os
@@ -78,10 +79,8 @@ def main():
         }
     report = {
         "what": "coverage-guided fuzzing (cargo-fuzz, libFuzzer + ASan) of every reader of outside bytes; docs/fuzzing.md",
-        "command": f"make fuzz SECONDS={seconds}"
-        + (f" RUNS={os.environ['FUZZ_RUNS']}" if os.environ.get("FUZZ_RUNS") else "")
-        + (f" REPORT={os.environ['FUZZ_REPORT']}" if os.environ.get("FUZZ_REPORT") else ""),
-        "seconds_per_target": seconds,
+        "how": "scripts/fuzz.sh (make fuzz): one libFuzzer process at a time, nice 19 on a shared 2-core machine; "
+        "each target's own command and load average below",
         "machine_cores": len(open("/proc/cpuinfo").read().split("processor\t:")) - 1,
         "targets": rows,
         "open_crashes": sum(r["open_crash_this_run"] for r in rows.values())
