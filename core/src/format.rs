@@ -23,6 +23,28 @@ pub const FORMAT_VERSION: u32 = 1;
 /// The safetensors metadata key that holds the JSON metadata.
 pub const METADATA_KEY: &str = "onebit";
 
+/// Limits every safetensors file the project reads is held to (docs/fuzzing.md).
+/// The header is at most the safetensors crate's 100 MB; beyond that a file
+/// may hold at most `MAX_TENSORS` tensors of rank at most `MAX_RANK`, and each
+/// tensor's element count is what its bytes hold (the crate checks
+/// dtype × shape against the data offsets, with checked arithmetic).
+pub const MAX_HEADER_BYTES: usize = 100_000_000;
+pub const MAX_TENSORS: usize = 1 << 20;
+pub const MAX_RANK: usize = 8;
+
+/// Check a parsed safetensors file against [`MAX_TENSORS`] and [`MAX_RANK`].
+pub fn check_limits(st: &SafeTensors) -> Result<(), String> {
+    if st.len() > MAX_TENSORS {
+        return Err(format!("{} tensors, more than this reader's limit of {MAX_TENSORS}", st.len()));
+    }
+    for (name, t) in st.iter() {
+        if t.shape().len() > MAX_RANK {
+            return Err(format!("tensor `{name}` has rank {}, more than this reader's limit of {MAX_RANK}", t.shape().len()));
+        }
+    }
+    Ok(())
+}
+
 /// One OneBit linear as listed in the metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -257,6 +279,7 @@ impl OneBitModel {
             _ => explain(e, bytes.len()),
         })?;
         let st = SafeTensors::deserialize(bytes).map_err(|e| explain(e, bytes.len()))?;
+        check_limits(&st).map_err(FormatProblem::Safetensors)?;
         let json = st_meta
             .metadata()
             .as_ref()
@@ -505,5 +528,20 @@ impl OneBitModel {
             file_bytes,
             architecture: self.architecture.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tensor_of_rank_past_the_limit_is_an_error() {
+        let shape = vec![1usize; MAX_RANK + 1];
+        let data = [0u8; 4];
+        let view = TensorView::new(Dtype::F32, shape, &data).unwrap();
+        let bytes = safetensors::serialize([("t", view)], None).unwrap();
+        let e = OneBitModel::from_bytes(&bytes).unwrap_err().to_string();
+        assert!(e.contains("tensor `t` has rank 9"), "{e}");
     }
 }

@@ -115,6 +115,7 @@ pub fn load_hf_tensors(
         let bytes = std::fs::read(file).map_err(|e| ModelError::io(file, e))?;
         let st = SafeTensors::deserialize(&bytes)
             .map_err(|e| ModelError::checkpoint(file, format!("not a valid safetensors file: {e}")))?;
+        onebit_core::format::check_limits(&st).map_err(|e| ModelError::checkpoint(file, e))?;
         for (name, view) in st.tensors() {
             let Some(shape) = expected.get(&name) else { continue };
             if let Some(prev) = seen_in.get(&name) {

@@ -10,6 +10,14 @@ use crate::error::ModelError;
 use serde_json::{json, Value};
 use std::path::Path;
 
+/// Most hidden layers a config may declare (docs/fuzzing.md): far above any
+/// LLaMA released (126), low enough that the list of tensors a config implies
+/// stays small before a single weight is read.
+pub const MAX_LAYERS: usize = 1024;
+/// Largest width, vocabulary, head count or context a config may declare
+/// (and the largest `num_attention_heads × head_dim`).
+pub const MAX_DIM: usize = 1 << 24;
+
 /// A LLaMA-architecture decoder's hyper-parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LlamaConfig {
@@ -82,11 +90,15 @@ impl LlamaConfig {
                 return Err(err("architectures", format!("{a} is not supported (only [\"LlamaForCausalLM\"])")));
             }
         }
+        let limit = |name: &str| if name == "num_hidden_layers" { MAX_LAYERS } else { MAX_DIM };
         let usize_field = |name: &str, default: Option<usize>| -> Result<usize, ModelError> {
             match get(name) {
                 None => default.ok_or_else(|| err(name, "is missing".into())),
                 Some(x) => match x.as_u64() {
                     Some(0) => Err(err(name, "must be at least 1".into())),
+                    Some(n) if n > limit(name) as u64 => {
+                        Err(err(name, format!("{n} is larger than this loader's limit of {}", limit(name))))
+                    }
                     Some(n) => Ok(n as usize),
                     None => Err(err(name, format!("{x} is not a positive integer"))),
                 },
@@ -171,6 +183,12 @@ impl LlamaConfig {
                 hidden_size / num_attention_heads
             }
         };
+        if num_attention_heads.saturating_mul(head_dim) > MAX_DIM {
+            return Err(err(
+                "head_dim",
+                format!("{num_attention_heads} heads of {head_dim} exceed this loader's limit of {MAX_DIM} query features"),
+            ));
+        }
         if head_dim % 2 != 0 {
             return Err(err("head_dim", format!("{head_dim} is odd; rotary embeddings need an even head width")));
         }
@@ -270,5 +288,32 @@ impl LlamaConfig {
             out.push(("lm_head.weight".to_string(), vec![self.vocab_size, h]));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A config alone must not make the loader build a list of 10^12 tensor
+    /// names or tables for 10^12 positions (docs/fuzzing.md).
+    #[test]
+    fn sizes_past_the_limits_are_errors() {
+        let base = LlamaConfig::tiny(16, 8, 1, 2, 1).to_hf_json();
+        for (field, value) in [
+            ("num_hidden_layers", 1_000_000_000_000u64),
+            ("num_hidden_layers", MAX_LAYERS as u64 + 1),
+            ("vocab_size", MAX_DIM as u64 + 1),
+            ("max_position_embeddings", 1 << 40),
+            ("head_dim", 1 << 30),
+        ] {
+            let mut c = base.clone();
+            c[field] = value.into();
+            let e = LlamaConfig::from_hf_json(&c, Path::new("config.json")).unwrap_err().to_string();
+            assert!(e.contains(field) && e.contains("limit"), "{field} = {value}: {e}");
+        }
+        let mut c = base.clone();
+        c["num_hidden_layers"] = MAX_LAYERS.into();
+        assert!(LlamaConfig::from_hf_json(&c, Path::new("config.json")).is_ok());
     }
 }

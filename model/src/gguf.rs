@@ -41,6 +41,102 @@ pub fn is_gguf(path: &Path) -> bool {
     std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && &head == GGUF_MAGIC
 }
 
+/// Walk the metadata of a GGUF header (without keeping it) for what candle's
+/// reader trusts: `general.alignment` must be a power of two (llama.cpp's rule;
+/// candle divides by it). Sizes are checked against the file as it goes.
+fn check_alignment(r: &mut impl Read, file_len: u64) -> Result<(), String> {
+    fn bytes<const N: usize>(r: &mut impl Read) -> Result<[u8; N], String> {
+        let mut b = [0u8; N];
+        r.read_exact(&mut b).map_err(|_| "the header ends early (truncated?)".to_string())?;
+        Ok(b)
+    }
+    fn skip(r: &mut impl Read, n: u64) -> Result<(), String> {
+        let got = std::io::copy(&mut r.take(n), &mut std::io::sink()).map_err(|e| e.to_string())?;
+        if got == n { Ok(()) } else { Err("the header ends early (truncated?)".into()) }
+    }
+    struct Walk<'a, R> {
+        r: &'a mut R,
+        v1: bool,
+        file_len: u64,
+    }
+    impl<R: Read> Walk<'_, R> {
+        fn len(&mut self) -> Result<u64, String> {
+            Ok(if self.v1 { u32::from_le_bytes(bytes(self.r)?) as u64 } else { u64::from_le_bytes(bytes(self.r)?) })
+        }
+        /// Skip one value of type `t`; return it if it is an integer.
+        fn value(&mut self, t: u32, depth: usize) -> Result<Option<i128>, String> {
+            let fixed = |t| match t {
+                0 | 1 | 7 => Some(1u64),
+                2 | 3 => Some(2),
+                4 | 5 | 6 => Some(4),
+                10 | 11 | 12 => Some(8),
+                _ => None,
+            };
+            Ok(match t {
+                0 => Some(bytes::<1>(self.r)?[0] as i128),
+                1 => Some(bytes::<1>(self.r)?[0] as i8 as i128),
+                2 => Some(u16::from_le_bytes(bytes(self.r)?) as i128),
+                3 => Some(i16::from_le_bytes(bytes(self.r)?) as i128),
+                4 => Some(u32::from_le_bytes(bytes(self.r)?) as i128),
+                5 => Some(i32::from_le_bytes(bytes(self.r)?) as i128),
+                8 => {
+                    let n = self.len()?;
+                    if n > self.file_len {
+                        return Err(format!("a metadata string claims {n} bytes, more than the file holds"));
+                    }
+                    skip(self.r, n)?;
+                    None
+                }
+                9 => {
+                    if depth > 64 {
+                        return Err("metadata arrays nest more than 64 deep".into());
+                    }
+                    let et = u32::from_le_bytes(bytes(self.r)?);
+                    let n = self.len()?;
+                    if n > self.file_len {
+                        return Err(format!("a metadata array claims {n} values, more than the file holds"));
+                    }
+                    match fixed(et) {
+                        Some(size) => skip(self.r, n.saturating_mul(size))?,
+                        None => {
+                            for _ in 0..n {
+                                self.value(et, depth + 1)?;
+                            }
+                        }
+                    }
+                    None
+                }
+                t => skip(self.r, fixed(t).ok_or_else(|| format!("a metadata value has unknown type {t}"))?).map(|_| None)?,
+            })
+        }
+    }
+    let head = bytes::<8>(r)?;
+    let v1 = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) == 1;
+    let mut w = Walk { r, v1, file_len };
+    let _tensors = w.len()?;
+    let kvs = w.len()?;
+    if kvs > file_len {
+        return Err(format!("the header claims {kvs} metadata entries, more than the file holds"));
+    }
+    for _ in 0..kvs {
+        let n = w.len()?;
+        if n > file_len {
+            return Err(format!("a metadata key claims {n} bytes, more than the file holds"));
+        }
+        let mut key = vec![0u8; n.min(64) as usize];
+        w.r.read_exact(&mut key).map_err(|_| "the header ends early (truncated?)".to_string())?;
+        skip(w.r, n - key.len() as u64)?;
+        let t = u32::from_le_bytes(bytes(w.r)?);
+        let v = w.value(t, 0)?;
+        if key == b"general.alignment" {
+            if let Some(a) = v.filter(|&a| a <= 0 || a & (a - 1) != 0) {
+                return Err(format!("general.alignment is {a}; it must be a power of two"));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A GGUF file's header, checked: metadata and tensor directory (no tensor data).
 pub struct GgufFile {
     pub path: std::path::PathBuf,
@@ -84,6 +180,8 @@ impl GgufFile {
         }
         f.rewind().map_err(|e| ModelError::io(path, e))?;
         let mut reader = std::io::BufReader::new(f);
+        check_alignment(&mut reader, file_len).map_err(|e| err(path, format!("cannot read the GGUF header: {e}")))?;
+        reader.rewind().map_err(|e| ModelError::io(path, e))?;
         let content = Content::read(&mut reader).map_err(|e| {
             let e = first_line(&e);
             if let Some(rest) = e.split("unknown dtype for tensor ").nth(1) {
@@ -118,7 +216,13 @@ impl GgufFile {
                     ),
                 ));
             }
-            let elems = info.shape.elem_count();
+            // Checked: a header may claim dimensions whose product overflows.
+            let Some(elems) = info.shape.dims().iter().try_fold(1usize, |a, &d| a.checked_mul(d)) else {
+                return Err(err(
+                    &self.path,
+                    format!("tensor `{name}` has shape {:?}, more values than any file holds", info.shape.dims()),
+                ));
+            };
             let block = info.ggml_dtype.block_size();
             if elems == 0 || elems % block != 0 {
                 return Err(err(
@@ -130,7 +234,7 @@ impl GgufFile {
                     ),
                 ));
             }
-            let bytes = (elems / block * info.ggml_dtype.type_size()) as u64;
+            let bytes = ((elems / block) as u64).saturating_mul(info.ggml_dtype.type_size() as u64);
             let start = c.tensor_data_offset.saturating_add(info.offset);
             let end = start.saturating_add(bytes);
             if end > self.file_len {
@@ -468,6 +572,74 @@ pub fn write_gguf(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A GGUF v3 header by hand: metadata (key, type id, value bytes) and
+    /// tensors (name, dims, type id, offset), then `data`.
+    fn gguf(meta: &[(&str, u32, Vec<u8>)], tensors: &[(&str, &[u64], u32, u64)], data: &[u8]) -> Vec<u8> {
+        let string = |s: &str| [(s.len() as u64).to_le_bytes().as_slice(), s.as_bytes()].concat();
+        let mut b = b"GGUF".to_vec();
+        b.extend(3u32.to_le_bytes());
+        b.extend((tensors.len() as u64).to_le_bytes());
+        b.extend((meta.len() as u64).to_le_bytes());
+        for (k, t, v) in meta {
+            b.extend(string(k));
+            b.extend(t.to_le_bytes());
+            b.extend(v);
+        }
+        for (name, dims, t, offset) in tensors {
+            b.extend(string(name));
+            b.extend((dims.len() as u32).to_le_bytes());
+            dims.iter().for_each(|d| b.extend(d.to_le_bytes()));
+            b.extend(t.to_le_bytes());
+            b.extend(offset.to_le_bytes());
+        }
+        while b.len() % 32 != 0 {
+            b.push(0);
+        }
+        b.extend(data);
+        b
+    }
+
+    fn open_bytes(name: &str, bytes: &[u8]) -> Result<GgufFile, ModelError> {
+        let path = std::env::temp_dir().join(format!("onebit-gguf-unit-{name}-{}.gguf", std::process::id()));
+        std::fs::write(&path, bytes).unwrap();
+        let r = GgufFile::open(&path);
+        let _ = std::fs::remove_file(&path);
+        r
+    }
+
+    #[test]
+    fn a_valid_hand_made_header_opens() {
+        let f = open_bytes("ok", &gguf(&[("general.alignment", 4, 32u32.to_le_bytes().to_vec())], &[("t", &[4], 0, 0)], &[0; 16])).unwrap();
+        assert_eq!(f.content.tensor_infos.len(), 1);
+    }
+
+    /// Found by fuzzing (fuzz/regressions/gguf/): dimensions whose product
+    /// overflows panicked in the size check (and wrapped in release builds).
+    #[test]
+    fn a_shape_with_more_values_than_a_usize_is_an_error() {
+        let e = open_bytes("overflow", &gguf(&[], &[("t", &[1 << 32, 1 << 32, 2], 0, 0)], &[0; 16])).unwrap_err().to_string();
+        assert!(e.contains("tensor `t`") && e.contains("more values than any file holds"), "{e}");
+    }
+
+    /// candle divides by general.alignment: 0 (or any non-power of two) is refused first.
+    #[test]
+    fn an_alignment_of_zero_is_an_error() {
+        for a in [0u32, 12] {
+            let e = open_bytes("align", &gguf(&[("general.alignment", 4, a.to_le_bytes().to_vec())], &[], &[])).unwrap_err().to_string();
+            assert!(e.contains(&format!("general.alignment is {a}")), "{e}");
+        }
+    }
+
+    #[test]
+    fn metadata_lengths_past_the_file_are_errors() {
+        let huge = (1u64 << 40).to_le_bytes().to_vec();
+        let e = open_bytes("string", &gguf(&[("k", 8, huge.clone())], &[], &[])).unwrap_err().to_string();
+        assert!(e.contains("cannot read the GGUF header"), "{e}");
+        let array = [8u32.to_le_bytes().as_slice(), &huge].concat();
+        let e = open_bytes("array", &gguf(&[("k", 9, array)], &[], &[])).unwrap_err().to_string();
+        assert!(e.contains("cannot read the GGUF header"), "{e}");
+    }
 
     #[test]
     fn permutation_round_trips_and_interleaves_pairs() {

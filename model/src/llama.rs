@@ -69,8 +69,10 @@ pub struct Llama {
     pub lm_head: Option<Tensor>,
     /// Use only ops with a backward pass (slower); off for inference.
     pub differentiable: bool,
-    cos: Tensor,
-    sin: Tensor,
+    /// Rotary inverse frequencies; the cos/sin rows of the positions a forward
+    /// pass needs are computed from them then (a table for every position up
+    /// to max_position_embeddings would cost memory the weights do not justify).
+    inv_freq: Vec<f32>,
 }
 
 impl Llama {
@@ -121,8 +123,8 @@ impl Llama {
                 return bad(format!("lm_head is {:?}, expected [{}, {}]", h.dims(), c.vocab_size, c.hidden_size));
             }
         }
-        let (cos, sin) = rope_tables(c, embed_tokens.device())?;
-        Ok(Llama { config, embed_tokens, blocks, norm, lm_head, differentiable: false, cos, sin })
+        let inv_freq = rope_inv_freq(c);
+        Ok(Llama { config, embed_tokens, blocks, norm, lm_head, differentiable: false, inv_freq })
     }
 
     /// Build from a `VarBuilder` with Hugging Face tensor names. With a builder on
@@ -231,7 +233,7 @@ impl Llama {
         // Activations stay (b·t, hidden) between the blocks: the linears and
         // norms work on rows, and every reshape would be one more autograd node.
         let mut x = self.embed_tokens.index_select(&ids.flatten_all()?, 0)?;
-        let rope = (self.cos.narrow(0, 0, t)?, self.sin.narrow(0, 0, t)?);
+        let rope = rope_rows(&self.inv_freq, 0, t, x.device())?;
         let mask = causal_mask(t, 0, x.device())?;
         let mut hidden_states = Vec::new();
         for block in &self.blocks {
@@ -272,7 +274,7 @@ impl Llama {
         let ids = self.check_ids(ids, past)?;
         let (b, t) = ids.dims2()?;
         let mut x = self.embed_tokens.index_select(&ids.flatten_all()?, 0)?;
-        let rope = (self.cos.narrow(0, past, t)?, self.sin.narrow(0, past, t)?);
+        let rope = rope_rows(&self.inv_freq, past, t, x.device())?;
         // One new token may attend to everything before it: no mask needed.
         let mask = if t > 1 { Some(causal_mask(t, past, x.device())?) } else { None };
         for (block, kv) in self.blocks.iter().zip(cache.layers.iter_mut()) {
@@ -367,23 +369,25 @@ impl KvCache {
     }
 }
 
-/// cos and sin of the rotary angles, (max_position_embeddings, head_dim/2), as
-/// transformers computes them: inv_freq = 1/θ^(2i/d) in f32, angle = pos·inv_freq.
-fn rope_tables(c: &LlamaConfig, dev: &Device) -> candle_core::Result<(Tensor, Tensor)> {
-    let half = c.head_dim / 2;
-    let inv_freq: Vec<f32> =
-        (0..half).map(|i| 1.0f32 / (c.rope_theta as f32).powf((2 * i) as f32 / c.head_dim as f32)).collect();
-    let n = c.max_position_embeddings;
-    let mut cos = Vec::with_capacity(n * half);
-    let mut sin = Vec::with_capacity(n * half);
-    for p in 0..n {
-        for &f in &inv_freq {
+/// Rotary inverse frequencies as transformers computes them: 1/θ^(2i/d) in f32.
+fn rope_inv_freq(c: &LlamaConfig) -> Vec<f32> {
+    (0..c.head_dim / 2).map(|i| 1.0f32 / (c.rope_theta as f32).powf((2 * i) as f32 / c.head_dim as f32)).collect()
+}
+
+/// cos and sin of the rotary angles of positions past..past + t, (t, head_dim/2):
+/// angle = pos·inv_freq in f32, as transformers computes them.
+fn rope_rows(inv_freq: &[f32], past: usize, t: usize, dev: &Device) -> candle_core::Result<(Tensor, Tensor)> {
+    let half = inv_freq.len();
+    let mut cos = Vec::with_capacity(t * half);
+    let mut sin = Vec::with_capacity(t * half);
+    for p in past..past + t {
+        for &f in inv_freq {
             let a = p as f32 * f;
             cos.push(a.cos());
             sin.push(a.sin());
         }
     }
-    Ok((Tensor::from_vec(cos, (n, half), dev)?, Tensor::from_vec(sin, (n, half), dev)?))
+    Ok((Tensor::from_vec(cos, (t, half), dev)?, Tensor::from_vec(sin, (t, half), dev)?))
 }
 
 /// (1, 1, t, past + t): new token i (position past + i) sees keys 0..=past + i;

@@ -78,6 +78,7 @@ pub fn read_tensors(path: &Path) -> Result<(BTreeMap<String, Tensor>, HashMap<St
         .map_err(|e| anyhow::anyhow!("{}: not a valid safetensors file: {e}", path.display()))?;
     let st = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| anyhow::anyhow!("{}: not a valid safetensors file: {e}", path.display()))?;
+    onebit_core::format::check_limits(&st).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let mut out = BTreeMap::new();
     for (name, view) in st.tensors() {
         let data: Vec<f32> = match view.dtype() {
