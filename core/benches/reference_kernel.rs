@@ -24,18 +24,33 @@ use onebit_core::synth::{random_layer, SplitMix64};
 use serde_json::{json, Map, Value};
 use std::time::{Duration, Instant};
 
-/// Median of repeated runs, after a warm-up, for at least `budget`.
-fn time_ms(budget: Duration, mut f: impl FnMut()) -> f64 {
-    f();
-    let mut samples = Vec::new();
-    let start = Instant::now();
-    while samples.len() < 5 || (start.elapsed() < budget && samples.len() < 2000) {
-        let t = Instant::now();
-        f();
-        samples.push(t.elapsed().as_secs_f64() * 1e3);
+/// Median ms per call of each method. The methods take turns in rounds (about
+/// `budget` each in all, at least 5 calls each), so that the machine's speed
+/// drifting during a row (seen here: ±40 % within minutes) moves every method
+/// alike and the ratios hold.
+fn time_ms(budget: Duration, methods: &mut [&mut dyn FnMut()]) -> Vec<f64> {
+    const ROUNDS: u32 = 5;
+    let mut samples = vec![Vec::new(); methods.len()];
+    for f in methods.iter_mut() {
+        f(); // warm-up
     }
-    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    samples[samples.len() / 2]
+    for round in 0..ROUNDS {
+        for (f, samples) in methods.iter_mut().zip(samples.iter_mut()) {
+            let start = Instant::now();
+            while (start.elapsed() < budget / ROUNDS && samples.len() < 400 * (round as usize + 1)) || samples.len() < round as usize + 1 {
+                let t = Instant::now();
+                f();
+                samples.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+    }
+    samples
+        .into_iter()
+        .map(|mut s| {
+            s.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            s[s.len() / 2]
+        })
+        .collect()
 }
 
 fn cpu_model() -> String {
@@ -84,45 +99,51 @@ fn measure_shape(k: usize, n: usize, tokens: &[usize], budget: Duration, rng: &m
     for &m in tokens {
         let x = Array2::from_shape_fn((m, k), |_| rng.symmetric());
         let x_candle = Tensor::from_slice(x.as_slice().unwrap(), (m, k), &dev).unwrap();
-        let f32_ms = if m == 1 {
-            let xv = x.row(0).to_owned();
-            time_ms(budget, || {
+        let xv = x.row(0).to_owned();
+        // Every method this row has, in a fixed order; absent ones are null.
+        let mut names: Vec<&str> = Vec::new();
+        let mut calls: Vec<Box<dyn FnMut() + '_>> = Vec::new();
+        if m == 1 {
+            names.push("f32_ndarray");
+            calls.push(Box::new(|| {
                 std::hint::black_box(w.dot(&xv));
-            })
+            }));
         } else {
-            time_ms(budget, || {
+            names.push("f32_ndarray");
+            calls.push(Box::new(|| {
                 std::hint::black_box(x.dot(&wt));
-            })
-        };
-        put("f32_ndarray", m, Some(f32_ms));
-        put(
-            "f32_candle",
-            m,
-            Some(time_ms(budget, || {
-                std::hint::black_box(x_candle.matmul(&wt_candle).unwrap());
-            })),
-        );
+            }));
+        }
+        names.push("f32_candle");
+        calls.push(Box::new(|| {
+            std::hint::black_box(x_candle.matmul(&wt_candle).unwrap());
+        }));
         for (name, qm) in [("q4_0_candle", &q4), ("q2k_candle", &q2k)] {
-            put(
-                name,
-                m,
-                qm.as_ref().map(|qm| {
-                    time_ms(budget, || {
+            match qm {
+                Some(qm) => {
+                    names.push(name);
+                    calls.push(Box::new(|| {
                         std::hint::black_box(qm.forward(&x_candle).unwrap());
-                    })
-                }),
-            );
+                    }));
+                }
+                None => put(name, m, None),
+            }
         }
         for (name, p) in [("onebit_byte_table", Some(&bytes)), ("onebit_avx2", avx2.as_ref()), ("onebit", Some(&nibble))] {
-            put(
-                name,
-                m,
-                p.map(|p| {
-                    time_ms(budget, || {
+            match p {
+                Some(p) => {
+                    names.push(name);
+                    calls.push(Box::new(|| {
                         std::hint::black_box(p.forward_pre_norm(x.view()).unwrap());
-                    })
-                }),
-            );
+                    }));
+                }
+                None => put(name, m, None),
+            }
+        }
+        let mut refs: Vec<&mut dyn FnMut()> = calls.iter_mut().map(|c| c.as_mut() as &mut dyn FnMut()).collect();
+        let times = time_ms(budget, &mut refs);
+        for (name, ms) in names.into_iter().zip(times) {
+            put(name, m, Some(ms));
         }
     }
     Shape { k, n, ms }
@@ -257,7 +278,7 @@ fn main() {
             "onebit": "this crate, SignKernel::Auto",
         }),
     );
-    out.insert("measured".into(), "median wall time per call; 1-bit times include activation quantisation and output dequantisation; weights prepared once, outside the timing; GB/s counts the packed signs plus g and h".into());
+    out.insert("measured".into(), "median wall time per call, the methods of a row taking turns in 5 rounds; 1-bit times include activation quantisation and output dequantisation; weights prepared once, outside the timing; GB/s counts the packed signs plus g and h".into());
     out.insert("command".into(), "cargo bench -p onebit-core --bench reference_kernel".into());
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench-results/reference-kernel.json");
     let text = serde_json::to_string_pretty(&Value::Object(out)).unwrap() + "\n";

@@ -109,10 +109,11 @@ pub fn kernel_threads() -> usize {
 }
 
 /// Below this many sign·lane products a call runs on one thread. Spawning costs
-/// tens of microseconds; on this project's 2-vCPU machines a second thread
-/// made a 576×576 layer at 16 and 64 tokens slower (0.24 vs 0.14 ms, 0.66 vs
-/// 0.53 ms) and gained nothing on 4096×4096 at 1 token (16.7 M products).
-const THREADED_PRODUCTS: usize = 1 << 25;
+/// tens of microseconds, and on this project's 2-vCPU machines a second thread
+/// made 576×576 at 16 and 64 tokens slower (0.24 vs 0.14 ms, 0.66 vs 0.53 ms),
+/// 768 tokens of a 128×344 layer (33.8 M products) about 20 % slower, and
+/// gained nothing on 4096×4096 at 1 token (`core/examples/kernel_once`).
+const THREADED_PRODUCTS: usize = 1 << 27;
 
 fn threads_for(m: usize, n: usize, k: usize) -> usize {
     if m * n * k >= THREADED_PRODUCTS {
@@ -302,7 +303,9 @@ mod nibble {
         let tables = build_tables(lanes, m, groups);
         // Bytes of signs per pass over K: every token's tables for them stay in
         // cache while each block of signs is run against every token.
-        let pass = ((TABLE_PASS_BYTES / (m * 64)).max(2)) & !1;
+        // At least 32 bytes (256 inputs), or per-pass overhead dominates at
+        // many tokens (768 tokens of a 128-wide layer made 10-byte passes).
+        let pass = ((TABLE_PASS_BYTES / (m * 64)).max(32)) & !1;
         let mut block_sums = vec![0i32; blocks * m * BLOCK_ROWS];
         let threads = threads_for(m, n, groups * 8);
         split_across_threads(blocks, m * BLOCK_ROWS, threads, &mut block_sums, |range, out| {
