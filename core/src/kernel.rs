@@ -202,6 +202,22 @@ pub(crate) fn sign_sums(
     n: usize,
     lane_bits: u32,
 ) -> SignSums {
+    sign_sums_on(kernel, lanes, m, signs, blocked, groups, n, lane_bits, threads_for(m, n, groups * 8))
+}
+
+/// [`sign_sums`] on a given number of threads (tests force the split).
+#[allow(clippy::too_many_arguments)]
+fn sign_sums_on(
+    kernel: SignKernel,
+    lanes: &[i16],
+    m: usize,
+    signs: &[u8],
+    blocked: Option<&BlockedSigns>,
+    groups: usize,
+    n: usize,
+    lane_bits: u32,
+    threads: usize,
+) -> SignSums {
     debug_assert_eq!(lanes.len(), m * groups * 8);
     if m == 0 {
         return SignSums { m, n, data: Vec::new(), blocks: false };
@@ -218,9 +234,9 @@ pub(crate) fn sign_sums(
                 }
             };
             let wide = kernel == SignKernel::NibbleAvx512;
-            SignSums { m, n, data: nibble::block_sums(lanes, m, blocked, wide), blocks: true }
+            SignSums { m, n, data: nibble::block_sums(lanes, m, blocked, wide, threads), blocks: true }
         }
-        _ => SignSums { m, n, data: byte_table::sign_sums(lanes, m, groups * 8, signs, groups, n, lane_bits <= 12), blocks: false },
+        _ => SignSums { m, n, data: byte_table::sign_sums(lanes, m, groups * 8, signs, groups, n, lane_bits <= 12, threads), blocks: false },
     }
 }
 
@@ -248,7 +264,7 @@ where
 
 #[cfg(target_arch = "x86_64")]
 mod nibble {
-    use super::{split_across_threads, threads_for, BlockedSigns, BLOCK_ROWS};
+    use super::{split_across_threads, BlockedSigns, BLOCK_ROWS};
     use std::arch::x86_64::*;
 
     /// Bytes of per-token tables one pass keeps hot (about half an L2 cache).
@@ -297,8 +313,8 @@ mod nibble {
     }
 
     /// S in [block][token][row] order.
-    pub(super) fn block_sums(lanes: &[i16], m: usize, blocked: &BlockedSigns, wide: bool) -> Vec<i32> {
-        let (n, groups) = (blocked.rows, blocked.groups);
+    pub(super) fn block_sums(lanes: &[i16], m: usize, blocked: &BlockedSigns, wide: bool, threads: usize) -> Vec<i32> {
+        let groups = blocked.groups;
         let blocks = blocked.blocks();
         let tables = build_tables(lanes, m, groups);
         // Bytes of signs per pass over K: every token's tables for them stay in
@@ -307,7 +323,6 @@ mod nibble {
         // many tokens (768 tokens of a 128-wide layer made 10-byte passes).
         let pass = ((TABLE_PASS_BYTES / (m * 64)).max(32)) & !1;
         let mut block_sums = vec![0i32; blocks * m * BLOCK_ROWS];
-        let threads = threads_for(m, n, groups * 8);
         split_across_threads(blocks, m * BLOCK_ROWS, threads, &mut block_sums, |range, out| {
             // SAFETY: `nibble::block_sums` is reached only through `resolve`,
             // which checks that the CPU has AVX2, and AVX-512BW when `wide`.
@@ -323,15 +338,18 @@ mod nibble {
     }
 
     /// Blocks `range` for every token, `pass` bytes of signs at a time; `out`
-    /// is [block − range.start][token][row].
-    #[target_feature(enable = "avx2")]
-    unsafe fn blocks_avx2(
+    /// is [block − range.start][token][row]. `block(tbl, sig, bytes, at)` adds
+    /// one block's 64 sums for one token (see `block_pass_256`); inlined into
+    /// each caller, so it is compiled with that caller's target features.
+    #[inline(always)]
+    unsafe fn walk_blocks(
         tables: &[u8],
         m: usize,
         blocked: &BlockedSigns,
         range: std::ops::Range<usize>,
         pass: usize,
         out: &mut [i32],
+        block: impl Fn(*const u8, *const u8, usize, *mut i32),
     ) {
         let groups = blocked.groups;
         let quads = groups * 2;
@@ -345,12 +363,27 @@ mod nibble {
                 for t in 0..m {
                     let tbl = tables.as_ptr().add((t * quads + 2 * j0) * 32);
                     let at = out.as_mut_ptr().add(((b - range.start) * m + t) * BLOCK_ROWS);
-                    block_pass_256(tbl, sig, j1 - j0, at);
-                    block_pass_256(tbl, sig.add(32), j1 - j0, at.add(32));
+                    block(tbl, sig, j1 - j0, at);
                 }
             }
             j0 = j1;
         }
+    }
+
+    /// [`walk_blocks`] on 32-row AVX2 registers: each block as two halves.
+    #[target_feature(enable = "avx2")]
+    unsafe fn blocks_avx2(
+        tables: &[u8],
+        m: usize,
+        blocked: &BlockedSigns,
+        range: std::ops::Range<usize>,
+        pass: usize,
+        out: &mut [i32],
+    ) {
+        walk_blocks(tables, m, blocked, range, pass, out, |tbl, sig, bytes, at| {
+            block_pass_256(tbl, sig, bytes, at);
+            block_pass_256(tbl, sig.add(32), bytes, at.add(32));
+        })
     }
 
     /// Add 32 rows' sums over `bytes` bytes of signs for one token into `out`
@@ -415,7 +448,7 @@ mod nibble {
         }
     }
 
-    /// [`blocks_avx2`] with 64-row registers.
+    /// [`walk_blocks`] on 64-row AVX-512 registers.
     #[target_feature(enable = "avx512bw")]
     unsafe fn blocks_avx512(
         tables: &[u8],
@@ -425,23 +458,7 @@ mod nibble {
         pass: usize,
         out: &mut [i32],
     ) {
-        let groups = blocked.groups;
-        let quads = groups * 2;
-        assert!(out.len() >= range.len() * m * BLOCK_ROWS && blocked.bytes.len() >= range.end * groups * BLOCK_ROWS);
-        assert!(tables.len() >= m * quads * 32);
-        let mut j0 = 0;
-        while j0 < groups {
-            let j1 = (j0 + pass).min(groups);
-            for b in range.clone() {
-                let sig = blocked.bytes.as_ptr().add((b * groups + j0) * BLOCK_ROWS);
-                for t in 0..m {
-                    let tbl = tables.as_ptr().add((t * quads + 2 * j0) * 32);
-                    let at = out.as_mut_ptr().add(((b - range.start) * m + t) * BLOCK_ROWS);
-                    block_pass_512(tbl, sig, j1 - j0, at);
-                }
-            }
-            j0 = j1;
-        }
+        walk_blocks(tables, m, blocked, range, pass, out, |tbl, sig, bytes, at| block_pass_512(tbl, sig, bytes, at))
     }
 
     /// [`block_pass_256`] for all 64 rows of a block in one register.
@@ -504,7 +521,7 @@ mod nibble {
 
 /// The portable kernel: a 256-entry table per byte of signs.
 mod byte_table {
-    use super::{kernel_threads, split_across_threads};
+    use super::split_across_threads;
 
     /// Tokens processed together by the multi-token path (one AVX2 register of i16).
     const TOKEN_BLOCK: usize = 16;
@@ -543,11 +560,12 @@ mod byte_table {
     }
 
     /// S[t][o] as an m×n row-major i32 matrix; `small` when lane_bits ≤ 12 (i16 tables).
-    pub(super) fn sign_sums(lanes: &[i16], m: usize, kp: usize, signs: &[u8], groups: usize, n: usize, small: bool) -> Vec<i32> {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn sign_sums(lanes: &[i16], m: usize, kp: usize, signs: &[u8], groups: usize, n: usize, small: bool, threads: usize) -> Vec<i32> {
         if m < 4 {
-            bit_sums::<1>(lanes, m, kp, signs, groups, n, small)
+            bit_sums::<1>(lanes, m, kp, signs, groups, n, small, threads)
         } else {
-            bit_sums::<TOKEN_BLOCK>(lanes, m, kp, signs, groups, n, small)
+            bit_sums::<TOKEN_BLOCK>(lanes, m, kp, signs, groups, n, small, threads)
         }
     }
 
@@ -559,9 +577,9 @@ mod byte_table {
         groups: usize,
         n: usize,
         small: bool,
+        threads: usize,
     ) -> Vec<i32> {
         let mut sums = vec![0i32; m * n];
-        let threads = if n * groups * m >= 1 << 16 { kernel_threads().min(n) } else { 1 };
         for t0 in (0..m).step_by(TB) {
             let tb = TB.min(m - t0);
             // Token-interleaved lanes for this block: blk[k*TB + t].
@@ -697,6 +715,52 @@ mod byte_table {
                 }
                 for t in 0..TB {
                     acc_out[t] += acc[t];
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::SplitMix64;
+
+    /// Rows split across 2 and 3 threads give the sums of one thread, on every
+    /// kernel this CPU runs (one thread is checked against the definition by
+    /// core/tests/reference_props.rs; real layers only split above
+    /// THREADED_PRODUCTS, too large for a quick test of the definition).
+    #[test]
+    fn threaded_splits_equal_one_thread() {
+        let mut rng = SplitMix64(11);
+        for (m, k, n) in [(1usize, 1000usize, 300usize), (5, 203, 129), (20, 77, 64)] {
+            let groups = k.div_ceil(8);
+            let signs: Vec<u8> = (0..n)
+                .flat_map(|_| {
+                    let mut row: Vec<u8> = (0..groups).map(|_| rng.range_i64(0, 255) as u8).collect();
+                    if k % 8 != 0 {
+                        row[groups - 1] &= (1u8 << (k % 8)) - 1;
+                    }
+                    row
+                })
+                .collect();
+            let mut lanes = vec![0i16; m * groups * 8];
+            for t in 0..m {
+                for i in 0..k {
+                    lanes[t * groups * 8 + i] = rng.range_i64(-2047, 2047) as i16;
+                }
+            }
+            for kernel in SignKernel::ALL {
+                let Ok(kernel) = resolve(kernel, 12) else { continue };
+                let collect = |threads| {
+                    let mut v = Vec::new();
+                    sign_sums_on(kernel, &lanes, m, &signs, None, groups, n, 12, threads).for_each_run(|t, o0, run| v.push((t, o0, run.to_vec())));
+                    v.sort();
+                    v
+                };
+                let one = collect(1);
+                for threads in [2, 3] {
+                    assert_eq!(collect(threads), one, "{kernel:?}, {threads} threads, M {m} K {k} N {n}");
                 }
             }
         }

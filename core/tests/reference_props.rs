@@ -311,11 +311,12 @@ fn bad_inputs_are_errors() {
     }
 }
 
-/// Shapes large enough that the kernels split rows across threads and the
-/// nibble kernel makes several passes over K: each kernel, the 1-token and the
-/// multi-token paths, i16 and i32 tables, lanes at their extremes.
+/// Shapes large enough that the nibble kernel makes several passes over K and
+/// crosses 64-row blocks: each kernel, the 1-token and the multi-token paths,
+/// i16 and i32 tables, lanes at their extremes. (Splitting rows across threads
+/// is checked against one thread in kernel.rs's unit tests.)
 #[test]
-fn threaded_kernels_equal_definition() {
+fn large_layers_equal_definition() {
     let mut rng = onebit_core::synth::SplitMix64(9);
     for (lane_bits, m, k, n) in [(12u32, 1usize, 4099usize, 577usize), (12, 37, 2003, 301), (10, 5, 2003, 301), (14, 3, 2003, 301), (14, 20, 2003, 301)] {
         let cfg = ArrayConfig { lane_bits, ..ArrayConfig::SIM16 };
