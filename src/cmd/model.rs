@@ -11,6 +11,7 @@ use onebit_model::generate::{generate as generate_tokens, GenerateOptions, StopR
 use onebit_model::perplexity::{perplexity, PplOptions};
 use onebit_model::tokenizer::{read_text, TextTokenizer};
 use onebit_model::Llama;
+use onebit::e2e::load_average;
 use std::path::PathBuf;
 
 /// Where OneBit linears run.
@@ -204,12 +205,6 @@ fn load_tokenizer(given: &Option<PathBuf>, model: &std::path::Path) -> anyhow::R
         Some(p) => TextTokenizer::from_file(p)?,
         None => checkpoint::model_tokenizer(model)?,
     })
-}
-
-/// The machine's 1, 5 and 15 minute load averages (Linux), for the record.
-fn load_average() -> Option<String> {
-    let s = std::fs::read_to_string("/proc/loadavg").ok()?;
-    Some(s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
 }
 
 pub fn ppl(a: PplArgs) -> anyhow::Result<()> {

@@ -104,7 +104,9 @@ pub struct SvidArgs {
     /// Teacher: a Hugging Face LlamaForCausalLM directory or a GGUF file.
     #[arg(long)]
     pub teacher: PathBuf,
-    /// Student directory to write (config.json, student.safetensors, tokenizer.json, svid.json).
+    /// Student directory to write (config.json, student.safetensors, svid.json, and
+    /// tokenizer.json when the teacher has one: a teacher directory without one
+    /// gives a student without one, said on stderr).
     #[arg(long)]
     pub out: PathBuf,
     /// Rank-1 factorisation of |W|: nmf (deterministic), svd (power iteration), or naive

@@ -172,7 +172,9 @@ pub fn plot_prefix_svg(title: &str, bars: &[(String, f64)]) -> Result<String> {
             .map_err(e)?;
         chart
             .draw_series(bars.iter().enumerate().map(|(i, b)| {
-                Text::new(format!("{:.1}", b.1), (SegmentValue::CenterOf(i), b.1 * 1.12), ("sans-serif", 15))
+                // Small perplexities (a char model's) differ in the second decimal.
+                let label = if b.1 < 20.0 { format!("{:.3}", b.1) } else { format!("{:.1}", b.1) };
+                Text::new(label, (SegmentValue::CenterOf(i), b.1 * 1.12), ("sans-serif", 15))
             }))
             .map_err(e)?;
         root.present().map_err(e)?;

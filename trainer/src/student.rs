@@ -127,19 +127,30 @@ pub fn write_student(dir: &Path, tensors: &BTreeMap<String, Tensor>, config: &Ll
 
 /// Give the model directory `to` the tokenizer of the model `from`: a copy of
 /// `tokenizer.json` from a directory, if it has one, or the tokenizer a GGUF
-/// file's metadata describes.
-pub fn copy_tokenizer(from: &Path, to: &Path) -> Result<()> {
+/// file's metadata describes. A directory without one leaves `to` without one
+/// too, and says so on stderr (`ppl`/`generate` then need `--tokenizer`);
+/// returns whether `to` has a tokenizer.json now.
+pub fn copy_tokenizer(from: &Path, to: &Path) -> Result<bool> {
     if from.is_file() && onebit_model::gguf::is_gguf(from) {
         let mut tok = onebit_model::checkpoint::model_tokenizer(from)?;
-        return Ok(tok.save(&to.join("tokenizer.json"))?);
+        tok.save(&to.join("tokenizer.json"))?;
+        return Ok(true);
     }
     let src = from.join("tokenizer.json");
-    if src.exists() && from.canonicalize().ok() != to.canonicalize().ok() {
+    let dst = to.join("tokenizer.json");
+    if !src.exists() {
+        eprintln!(
+            "note: {} has no tokenizer.json, so {} has none either (give `ppl` and `generate` a --tokenizer)",
+            from.display(),
+            to.display()
+        );
+        return Ok(dst.exists());
+    }
+    if from.canonicalize().ok() != to.canonicalize().ok() {
         let bytes = std::fs::read(&src).with_context(|| format!("{}: cannot read", src.display()))?;
-        let dst = to.join("tokenizer.json");
         onebit_core::format::write_atomically(&dst, &bytes).with_context(|| format!("{}: cannot write", dst.display()))?;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// A student directory read back: its config and tensors, checked to be a
