@@ -111,9 +111,11 @@ ppl: deps shared-build data-check
 	else echo "(the 1-bit SmolLM2 is not made yet: make smollm2-recipe; skipped)"; fi
 
 # make precision [MODEL=...]: reference perplexity of the shipped model against
-# activation, g, lane and h bits (docs/numerics.md, "Choosing the widths").
+# activation, g, lane and h bits (docs/numerics.md, "Choosing the widths"), on the
+# first PRECISION_CHUNKS validation chunks (empty: the whole split).
+PRECISION_CHUNKS ?= 400
 PRECISION_JSON ?= $(if $(filter $(SHIPPED_MODEL),$(MODEL)),bench-results/precision.json,build/precision.json)
-precision: shared-build data-check
+precision: deps shared-build data-check
 	@mkdir -p $(dir $(PRECISION_JSON))
 	$(ONEBIT) precision --model $(MODEL) --data $(PPL_DATA) --split $(SPLIT) $(if $(PRECISION_CHUNKS),--chunks $(PRECISION_CHUNKS)) --json $(PRECISION_JSON)
 
