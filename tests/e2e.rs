@@ -216,3 +216,113 @@ fn shipped_model_is_trained_and_runs_on_every_software_backend() {
     assert!(f < 12.0, "a trained char model is far below the uniform 65: {f}");
     assert!((r / f - 1.0).abs() < 0.02, "reference {r} vs float {f}");
 }
+
+/// A stand-in for the hardware that goes wrong in one named layer: either it
+/// reports a mismatch (as the driver does) or it silently changes one output
+/// by 10^-3. Either way the verdict names what differed.
+struct FaultyHardware {
+    reference: onebit_core::backend::ReferenceBackend,
+    layer: &'static str,
+    silent: bool,
+}
+
+struct FaultyLayer {
+    inner: Box<dyn onebit_core::backend::PreparedLinear>,
+    name: Option<String>,
+    silent: bool,
+}
+
+impl onebit_core::backend::PreparedLinear for FaultyLayer {
+    fn forward(
+        &self,
+        x: ndarray::ArrayView2<f32>,
+    ) -> Result<ndarray::Array2<f32>, onebit_core::backend::BackendError> {
+        let mut y = self.inner.forward(x)?;
+        match (&self.name, self.silent) {
+            (None, _) => {}
+            (Some(name), false) => {
+                return Err(onebit_core::backend::BackendError::new(
+                    "hardware",
+                    format!("layer {name}: DRAIN tile n0=0, token 0, column 3: got 17, want 16"),
+                ))
+            }
+            (Some(_), true) => y[[0, 3]] += 1e-3,
+        }
+        Ok(y)
+    }
+}
+
+impl onebit_core::backend::LinearBackend for FaultyHardware {
+    fn name(&self) -> &str {
+        "hardware"
+    }
+    fn prepare(
+        &self,
+        layer: &onebit_core::PackedLayer,
+    ) -> Result<Box<dyn onebit_core::backend::PreparedLinear>, onebit_core::backend::BackendError> {
+        self.prepare_named("?", layer)
+    }
+    fn prepare_named(
+        &self,
+        name: &str,
+        layer: &onebit_core::PackedLayer,
+    ) -> Result<Box<dyn onebit_core::backend::PreparedLinear>, onebit_core::backend::BackendError> {
+        Ok(Box::new(FaultyLayer {
+            inner: self.reference.prepare(layer)?,
+            name: (name == self.layer).then(|| name.to_string()),
+            silent: self.silent,
+        }))
+    }
+}
+
+impl onebit::e2e::HardwareUnderTest for FaultyHardware {
+    fn backend(&self) -> &dyn onebit_core::backend::LinearBackend {
+        self
+    }
+    fn stats(&self) -> onebit_sim::backend::HardwareStats {
+        Default::default()
+    }
+    fn describe(&self) -> String {
+        "a faulty stand-in".into()
+    }
+}
+
+#[test]
+fn compare_names_the_layer_or_chunk_that_differs() {
+    let d = scratch("faulty");
+    let (file, data) = tiny_model(&d);
+    let opts = CompareOptions {
+        model: file,
+        teacher: None,
+        data,
+        split: Split::Val10,
+        seq_len: None,
+        chunks: 2,
+        full_split: false,
+        preset: "sim16".into(),
+        hardware: true,
+        sample: None,
+        progress: false,
+    };
+    let reference = || onebit_core::backend::ReferenceBackend { config: onebit_core::ArrayConfig::SIM16, layer_norm_eps: 1e-5 };
+    let layer = "model.layers.1.mlp.down_proj";
+    let loud = FaultyHardware { reference: reference(), layer, silent: false };
+    let c = onebit::e2e::compare_on(&opts, Some(&loud)).unwrap();
+    match &c.verdict {
+        Verdict::Differs(what) => assert!(what.contains(layer) && what.contains("token 0, column 3"), "{what}"),
+        v => panic!("a reported mismatch must be the verdict, got {v:?}"),
+    }
+    assert!(c.row("hardware").is_none(), "no hardware perplexity from a failed run");
+    assert!(c.table().contains("hardware differs from the reference"));
+    assert_eq!(c.to_json("test", None, None)["bit_exact"], false);
+
+    let quiet = FaultyHardware { reference: reference(), layer, silent: true };
+    let c = onebit::e2e::compare_on(&opts, Some(&quiet)).unwrap();
+    match &c.verdict {
+        Verdict::Differs(what) => assert!(what.contains("chunk 0"), "{what}"),
+        v => panic!("one output of one layer off by 1e-3 must show, got {v:?}"),
+    }
+    // A faithful stand-in (the wrong layer name never matches) is bit-exact.
+    let faithful = FaultyHardware { reference: reference(), layer: "no such layer", silent: true };
+    assert_eq!(onebit::e2e::compare_on(&opts, Some(&faithful)).unwrap().verdict, Verdict::BitExact);
+}
