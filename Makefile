@@ -85,7 +85,7 @@ TARGET ?= all
 bitstream: deps
 	$(CARGO) run --release -p onebit-hdl --bin onebit-bitstream -- --target $(TARGET) --json bench-results/bitstream.json
 
-# make ppl [MODEL=file.onebit] [DATA=...] [SPLIT=val10|all] [CHUNKS=64]: one 1-bit
+# make ppl [MODEL=file.onebit] [TEACHER=dir] [PPL_DATA=text] [SPLIT=val10|all] [CHUNKS=64]: one 1-bit
 # model (default: the shipped one) with its teacher (`teacher/` beside the file,
 # or TEACHER=...), on the f32 layer, the integer reference and the Verilated
 # accelerator through the driver, on the same CHUNKS chunks, plus the software
@@ -95,7 +95,7 @@ bitstream: deps
 # build/ppl.json. When `make smollm2-recipe` has made the 1-bit SmolLM2, it runs
 # too (one 256-token chunk of WikiText-2 test on the hardware: minutes).
 MODEL ?= $(SHIPPED_MODEL)
-PPL_DATA ?= $(DATA)/tinyshakespeare/input.txt
+PPL_DATA ?= $(or $(DATA_PPL),$(DATA)/tinyshakespeare/input.txt)
 SPLIT ?= val10
 CHUNKS ?= 64
 PPL_JSON ?= $(if $(filter $(SHIPPED_MODEL),$(MODEL)),bench-results/ppl.json,build/ppl.json)
