@@ -160,7 +160,7 @@ pub struct Sample {
     pub seed: u64,
     pub reference_tokens: Vec<u32>,
     pub reference_text: String,
-    /// Why the reference's sample ended (a 64-token model fills its context).
+    /// Why the reference's sample ended.
     pub stopped_by: &'static str,
     pub hardware_tokens: Option<Vec<u32>>,
     pub hardware_text: Option<String>,
@@ -221,7 +221,14 @@ fn sample_on(
     prompt: &[u32],
     s: &SampleOptions,
 ) -> Result<(Vec<u32>, String, &'static str)> {
-    let opts = GenerateOptions { max_tokens: s.tokens, temperature: s.temperature, seed: s.seed, stop_token: model.config.eos_token_id };
+    // Past a full context, go on from its last half: a 64-token model still writes a paragraph.
+    let opts = GenerateOptions {
+        max_tokens: s.tokens,
+        temperature: s.temperature,
+        seed: s.seed,
+        stop_token: model.config.eos_token_id,
+        slide: Some((model.config.max_position_embeddings / 2).max(1)),
+    };
     let g = generate(model, prompt, &opts, |_| Ok(()))?;
     let text = tokenizer.decode(&g.tokens)?;
     let why = match g.stopped_by {

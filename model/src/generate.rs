@@ -18,6 +18,10 @@ pub struct GenerateOptions {
     pub seed: u64,
     /// Stop after this token (the model's end-of-sequence id), if any.
     pub stop_token: Option<u32>,
+    /// `Some(n)`: when the context is full, start a fresh cache from the last
+    /// `n` tokens (prompt and generated; 1 ≤ n < max_position_embeddings) and
+    /// go on, instead of stopping. `None`: stop ([`StopReason::ContextFull`]).
+    pub slide: Option<usize>,
 }
 
 /// What a generation produced.
@@ -83,6 +87,14 @@ pub fn generate(
             prompt.len()
         )));
     }
+    if let Some(n) = opts.slide {
+        if n == 0 || n >= max_pos {
+            return Err(ModelError::Input(format!(
+                "a sliding window keeps 1 to {} tokens (max_position_embeddings − 1), not {n}",
+                max_pos - 1
+            )));
+        }
+    }
     let mut rng = onebit_core::synth::SplitMix64(opts.seed);
     let mut cache = model.new_cache();
     let dev = model.device().clone();
@@ -106,7 +118,15 @@ pub fn generate(
             break StopReason::MaxTokens;
         }
         if cache.len() >= max_pos {
-            break StopReason::ContextFull;
+            let Some(keep) = opts.slide else {
+                break StopReason::ContextFull;
+            };
+            // Positions restart at 0: the last `keep` tokens become a new prompt.
+            let mut all: Vec<u32> = prompt.to_vec();
+            all.extend_from_slice(&tokens);
+            cache = model.new_cache();
+            row = last_row(model.forward_cached(&Tensor::new(&all[all.len() - keep..], &dev)?, &mut cache)?)?;
+            continue;
         }
         row = last_row(model.forward_cached(&Tensor::new(&[next], &dev)?, &mut cache)?)?;
     };
@@ -136,7 +156,7 @@ mod tests {
     fn greedy_matches_argmax_of_full_forwards() {
         let m = model();
         let prompt = [3u32, 17, 5];
-        let opts = GenerateOptions { max_tokens: 8, temperature: 0.0, seed: 1, stop_token: None };
+        let opts = GenerateOptions { max_tokens: 8, temperature: 0.0, seed: 1, stop_token: None, slide: None };
         let mut streamed = Vec::new();
         let g = generate(&m, &prompt, &opts, |t| {
             streamed.push(t);
@@ -159,7 +179,7 @@ mod tests {
     fn sampling_is_seeded_and_stops_where_told() {
         let m = model();
         let run = |seed, stop| {
-            let opts = GenerateOptions { max_tokens: 30, temperature: 1.5, seed, stop_token: stop };
+            let opts = GenerateOptions { max_tokens: 30, temperature: 1.5, seed, stop_token: stop, slide: None };
             generate(&m, &[1, 2], &opts, |_| Ok(())).unwrap()
         };
         let (a, b, c) = (run(7, None), run(7, None), run(8, None));
@@ -173,7 +193,33 @@ mod tests {
         let s = run(7, Some(stop));
         assert_eq!(s.stopped_by, StopReason::StopToken);
         assert_eq!(s.tokens, a.tokens[..=first].to_vec());
-        assert!(generate(&m, &[], &GenerateOptions { max_tokens: 1, temperature: 0.0, seed: 0, stop_token: None }, |_| Ok(())).is_err());
+        assert!(generate(&m, &[], &GenerateOptions { max_tokens: 1, temperature: 0.0, seed: 0, stop_token: None, slide: None }, |_| Ok(())).is_err());
+    }
+
+    /// With a sliding window the text goes on past the context; each token after
+    /// a slide is the argmax of a full forward over the last `keep` tokens.
+    #[test]
+    fn a_sliding_window_goes_past_the_context() {
+        let m = model();
+        let prompt = [3u32, 17, 5];
+        let keep = 10;
+        let opts = GenerateOptions { max_tokens: 40, temperature: 0.0, seed: 1, stop_token: None, slide: Some(keep) };
+        let g = generate(&m, &prompt, &opts, |_| Ok(())).unwrap();
+        assert_eq!((g.tokens.len(), g.stopped_by), (40, StopReason::MaxTokens));
+        let mut seq = prompt.to_vec();
+        seq.extend_from_slice(&g.tokens);
+        // The context (24) fills after 3 + 21 tokens; the 22nd new token is the
+        // last predicted from the full cache, the 23rd comes from the last 10.
+        let first_after = 22;
+        let window = &seq[prompt.len() + first_after - keep..prompt.len() + first_after];
+        let logits = m.forward(&Tensor::new(window, &Device::Cpu).unwrap()).unwrap();
+        let last: Vec<f32> = logits.squeeze(0).unwrap().get(keep - 1).unwrap().to_vec1().unwrap();
+        let mut rng = onebit_core::synth::SplitMix64(0);
+        assert_eq!(pick_token(&last, 0.0, &mut rng), g.tokens[first_after]);
+        for bad in [0, 24] {
+            let o = GenerateOptions { slide: Some(bad), ..opts.clone() };
+            assert!(generate(&m, &prompt, &o, |_| Ok(())).is_err(), "slide {bad}");
+        }
     }
 
     #[test]

@@ -112,6 +112,10 @@ pub struct GenerateArgs {
     /// Keep going past the model's end-of-sequence token.
     #[arg(long)]
     pub ignore_eos: bool,
+    /// When the context is full, go on from its last N tokens (a fresh
+    /// cache) instead of stopping.
+    #[arg(long)]
+    pub slide: Option<usize>,
 }
 
 /// A decoder, and the Verilated accelerator its OneBit linears run on (for its
@@ -272,6 +276,7 @@ pub fn generate(a: GenerateArgs) -> anyhow::Result<()> {
         temperature: a.temperature,
         seed: a.seed,
         stop_token: if a.ignore_eos { None } else { model.config.eos_token_id },
+        slide: a.slide,
     };
     if opts.max_tokens == 0 {
         bail!("--max-tokens must be at least 1");
