@@ -112,12 +112,18 @@ ppl: deps shared-build data-check
 
 # make precision [MODEL=...]: reference perplexity of the shipped model against
 # activation, g, lane and h bits (docs/numerics.md, "Choosing the widths"), on the
-# first PRECISION_CHUNKS validation chunks (empty: the whole split).
+# first PRECISION_CHUNKS validation chunks (empty: the whole split); then the
+# 1-bit SmolLM2's (bench-results/precision-smollm2.json) once it has been made.
 PRECISION_CHUNKS ?= 400
 PRECISION_JSON ?= $(if $(filter $(SHIPPED_MODEL),$(MODEL)),bench-results/precision.json,build/precision.json)
 precision: deps shared-build data-check
 	@mkdir -p $(dir $(PRECISION_JSON))
 	$(ONEBIT) precision --model $(MODEL) --data $(PPL_DATA) --split $(SPLIT) $(if $(PRECISION_CHUNKS),--chunks $(PRECISION_CHUNKS)) --json $(PRECISION_JSON)
+	@if [ "$(MODEL)" = "$(SHIPPED_MODEL)" ] && [ -f $(SMOLLM2_ONEBIT) ]; then \
+	  echo "== the 1-bit SmolLM2 ($(SMOLLM2_ONEBIT)): 4 chunks of 2048 tokens of WikiText-2 test"; \
+	  $(ONEBIT) precision --model $(SMOLLM2_ONEBIT) --data $(DATA)/wikitext-2/test.txt --split all \
+	    --seq-len 2048 --chunks 4 --json bench-results/precision-smollm2.json || exit 1; \
+	else echo "(the 1-bit SmolLM2 is not made yet: make smollm2-recipe; skipped)"; fi
 
 # make recipe RECIPE=shakespeare-char|wikitext-bpe: the whole 1-bit recipe on shipped
 # text (teacher -> SVID -> distillation -> export -> quality table in bench-results/).
