@@ -80,7 +80,7 @@ def main():
         }
     report = {
         "what": "coverage-guided fuzzing (cargo-fuzz, libFuzzer + ASan) of every reader of outside bytes; docs/fuzzing.md",
-        "how": "scripts/fuzz.sh (make fuzz): one libFuzzer process at a time, nice 19 on a shared 2-core machine; "
+        "how": "scripts/fuzz.sh (make fuzz): one libFuzzer process at a time on a 2-core machine shared with builds and tests (so rates vary with its load); "
         "each target's own command and load average below",
         "machine_cores": len(open("/proc/cpuinfo").read().split("processor\t:")) - 1,
         "targets": rows,
