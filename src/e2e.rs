@@ -19,6 +19,7 @@ use onebit_model::perplexity::{perplexity, PplOptions, PplResult};
 use onebit_model::tokenizer::{read_text, TextTokenizer};
 use onebit_model::Llama;
 use onebit_core::backend::LinearBackend;
+use onebit_core::format::OneBitModel;
 use onebit_sim::backend::{HardwareStats, VerilatorBackend};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -243,36 +244,41 @@ fn sample_on(
 /// `opts.hardware`). An error is returned only for bad input (files, options);
 /// a hardware disagreement is a [`Verdict::Differs`] in a complete report.
 pub fn compare(opts: &CompareOptions) -> Result<Comparison> {
-    ArrayConfig::preset(&opts.preset).map_err(|e| anyhow::anyhow!("--preset: {e}"))?;
+    let file = checkpoint::read_onebit_file(&opts.model)?;
     let hardware = match opts.hardware {
         true => {
-            let eps = checkpoint::read_onebit_file(&opts.model)?.quantisation.layer_norm_eps;
+            ArrayConfig::preset(&opts.preset).map_err(|e| anyhow::anyhow!("--preset: {e}"))?;
+            let eps = file.quantisation.layer_norm_eps;
             Some(Verilated { backend: VerilatorBackend::new(&opts.preset, eps)?, preset: opts.preset.clone() })
         }
         false => None,
     };
-    compare_on(opts, hardware.as_ref().map(|h| h as &dyn HardwareUnderTest))
+    compare_file(opts, &file, hardware.as_ref().map(|h| h as &dyn HardwareUnderTest))
 }
 
 /// [`compare`] with the hardware rows on `hardware` (`opts.hardware` is not read).
 pub fn compare_on(opts: &CompareOptions, hardware: Option<&dyn HardwareUnderTest>) -> Result<Comparison> {
+    compare_file(opts, &checkpoint::read_onebit_file(&opts.model)?, hardware)
+}
+
+/// The comparison of `file` (read once, from `opts.model`).
+fn compare_file(opts: &CompareOptions, file: &OneBitModel, hardware: Option<&dyn HardwareUnderTest>) -> Result<Comparison> {
     let dev = Device::Cpu;
     let config = ArrayConfig::preset(&opts.preset).map_err(|e| anyhow::anyhow!("--preset: {e}"))?;
     if opts.chunks == 0 {
         bail!("--chunks must be at least 1");
     }
-    let file = checkpoint::read_onebit_file(&opts.model)?;
     let eps = file.quantisation.layer_norm_eps;
     let tokenizer = checkpoint::model_tokenizer(&opts.model)?;
     let ids = eval_ids(&tokenizer, &opts.data, opts.split)?;
 
     let float_backend = FloatBackend { layer_norm_eps: eps };
-    let float = checkpoint::onebit_decoder(&file, &opts.model, &float_backend, &dev)?;
+    let float = checkpoint::onebit_decoder(file, &opts.model, &float_backend, &dev)?;
     let seq_len = opts.seq_len.unwrap_or_else(|| float.config.max_position_embeddings.min(2048));
     let shared = ppl_options(seq_len, Some(opts.chunks), opts.progress);
     let whole = ppl_options(seq_len, None, opts.progress);
     let reference_backend = ReferenceBackend { config, layer_norm_eps: eps };
-    let reference = checkpoint::onebit_decoder(&file, &opts.model, &reference_backend, &dev)?;
+    let reference = checkpoint::onebit_decoder(file, &opts.model, &reference_backend, &dev)?;
 
     let teacher = match &opts.teacher {
         None => None,
@@ -303,7 +309,7 @@ pub fn compare_on(opts: &CompareOptions, hardware: Option<&dyn HardwareUnderTest
     let mut hardware_run = None;
     let mut hardware_model = None;
     if let Some(hw) = hardware {
-        let model = checkpoint::onebit_decoder(&file, &opts.model, hw.backend(), &dev)?;
+        let model = checkpoint::onebit_decoder(file, &opts.model, hw.backend(), &dev)?;
         let label = format!("1-bit, hardware ({})", hw.describe());
         eprintln!("== {label}");
         let start = Instant::now();

@@ -18,7 +18,7 @@ use onebit_model::checkpoint;
 use onebit_model::perplexity::{perplexity, PplOptions};
 use plotters::prelude::*;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// The widths swept and the values tried for each.
@@ -262,11 +262,6 @@ impl Study {
         }
         Ok(out)
     }
-}
-
-/// Write the study and its plot (`.svg` beside the JSON), each atomically.
-pub fn write_study(json_path: &Path, study: &Study, report: &Value) -> Result<()> {
-    crate::e2e::write_report(json_path, report, &study.plot_svg()?)
 }
 
 #[cfg(test)]

@@ -12,20 +12,25 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;
 
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("onebit-e2e-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+mod common;
+use common::{scratch, shared};
 
-fn shared(rel: &str) -> PathBuf {
-    let root = std::env::var_os("ONEBIT_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-    let p = root.join(rel);
-    assert!(p.is_file(), "{}: not found (the tests read ../shared/data or $ONEBIT_DATA)", p.display());
-    p
+/// Software rows only, no teacher, 2 chunks of the validation split, no
+/// sample: each test sets what it is about.
+fn options(model: PathBuf, data: PathBuf) -> CompareOptions {
+    CompareOptions {
+        model,
+        teacher: None,
+        data,
+        split: Split::Val10,
+        seq_len: None,
+        chunks: 2,
+        full_split: false,
+        preset: "sim16".into(),
+        hardware: false,
+        sample: None,
+        progress: false,
+    }
 }
 
 /// A random teacher in `teacher/`, its naive 1-bit file beside it, a char
@@ -55,17 +60,11 @@ fn compare_puts_teacher_float_reference_and_hardware_side_by_side() {
     let d = scratch("compare");
     let (file, data) = tiny_model(&d);
     let opts = CompareOptions {
-        model: file.clone(),
         teacher: onebit::e2e::default_teacher(&file),
-        data: data.clone(),
-        split: Split::Val10,
-        seq_len: None,
-        chunks: 2,
         full_split: true,
-        preset: "sim16".into(),
         hardware: true,
         sample: Some(SampleOptions { prompt: "ROMEO:".into(), tokens: 6, temperature: 0.8, seed: 5 }),
-        progress: false,
+        ..options(file.clone(), data.clone())
     };
     let c = compare(&opts).unwrap();
     assert_eq!(c.verdict, Verdict::BitExact, "{}", c.table());
@@ -130,19 +129,7 @@ fn compare_rejects_bad_input_with_the_file_named() {
     }
     let text = std::fs::read_to_string(&data).unwrap();
     build_char_tokenizer(&format!("\u{1}{text}")).unwrap().save(&other.join(TOKENIZER_FILE)).unwrap();
-    let opts = CompareOptions {
-        model: file,
-        teacher: Some(other.clone()),
-        data,
-        split: Split::All,
-        seq_len: None,
-        chunks: 1,
-        full_split: false,
-        preset: "sim16".into(),
-        hardware: false,
-        sample: None,
-        progress: false,
-    };
+    let opts = CompareOptions { teacher: Some(other.clone()), split: Split::All, chunks: 1, ..options(file, data) };
     let e = compare(&opts).expect_err("the teacher's tokenizer differs");
     let msg = format!("{e:#}");
     assert!(msg.contains("other-teacher") && msg.contains("tokenizer"), "{msg}");
@@ -164,20 +151,7 @@ fn precision_study_agrees_with_compare_at_the_preset() {
         progress: false,
     })
     .unwrap();
-    let c = compare(&CompareOptions {
-        model: file,
-        teacher: None,
-        data,
-        split: Split::Val10,
-        seq_len: None,
-        chunks: 2,
-        full_split: false,
-        preset: "sim16".into(),
-        hardware: false,
-        sample: None,
-        progress: false,
-    })
-    .unwrap();
+    let c = compare(&options(file, data)).unwrap();
     assert_eq!(s.preset_ppl, c.row("reference").unwrap().result.ppl);
     assert_eq!(s.float_ppl, c.row("onebit_float").unwrap().result.ppl);
     let n: usize = onebit::precision::SWEEPS.iter().map(|(_, v)| v.len()).sum();
@@ -198,16 +172,8 @@ fn shipped_model_is_trained_and_runs_on_every_software_backend() {
     assert!(model.is_file(), "{} is shipped with the repository", model.display());
     let c = compare(&CompareOptions {
         teacher: onebit::e2e::default_teacher(&model),
-        model,
-        data: shared("tinyshakespeare/input.txt"),
-        split: Split::Val10,
-        seq_len: None,
         chunks: 8,
-        full_split: false,
-        preset: "sim16".into(),
-        hardware: false,
-        sample: None,
-        progress: false,
+        ..options(model, shared("tinyshakespeare/input.txt"))
     })
     .unwrap();
     let ppl = |k: &str| c.row(k).unwrap_or_else(|| panic!("row {k}")).result.ppl;
@@ -291,19 +257,7 @@ impl onebit::e2e::HardwareUnderTest for FaultyHardware {
 fn compare_names_the_layer_or_chunk_that_differs() {
     let d = scratch("faulty");
     let (file, data) = tiny_model(&d);
-    let opts = CompareOptions {
-        model: file,
-        teacher: None,
-        data,
-        split: Split::Val10,
-        seq_len: None,
-        chunks: 2,
-        full_split: false,
-        preset: "sim16".into(),
-        hardware: true,
-        sample: None,
-        progress: false,
-    };
+    let opts = CompareOptions { hardware: true, ..options(file, data) };
     let reference = || onebit_core::backend::ReferenceBackend { config: onebit_core::ArrayConfig::SIM16, layer_norm_eps: 1e-5 };
     let layer = "model.layers.1.mlp.down_proj";
     let loud = FaultyHardware { reference: reference(), layer, silent: false };

@@ -8,31 +8,11 @@ use onebit_model::checkpoint::{
 use onebit_model::tokenizer::{build_char_tokenizer, train_bpe_tokenizer};
 use onebit_model::LlamaConfig;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("onebit-model-ppl-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// A file of the shipped text: `$ONEBIT_DATA/REL` when set, else
-/// `../shared/data/REL` beside the checkout (the project's layout).
-fn shared(rel: &str) -> PathBuf {
-    let root = std::env::var_os("ONEBIT_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-    let p = root.join(rel);
-    assert!(
-        p.is_file(),
-        "{}: not found. These tests read the shipped text from ../shared/data beside the checkout \
-         (or from $ONEBIT_DATA); see README, Data.",
-        p.display()
-    );
-    p
-}
+mod common;
+use common::{scratch, shared};
 
 fn ppl_json(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_onebit"))

@@ -6,7 +6,19 @@ use onebit::e2e::{self, CompareOptions, SampleOptions, Split};
 use onebit::precision::{self, PrecisionOptions};
 use std::path::PathBuf;
 
-/// The shipped model (models/README.md).
+/// The command line, recorded in every report.
+fn command_line() -> String {
+    std::env::args().collect::<Vec<_>>().join(" ")
+}
+
+/// `--json FILE`: the report there and its plot beside it (`.svg`).
+fn save(path: &std::path::Path, report: &serde_json::Value, svg: &str) -> anyhow::Result<()> {
+    e2e::write_report(path, report, svg)?;
+    eprintln!("wrote {} and {}", path.display(), path.with_extension("svg").display());
+    Ok(())
+}
+
+/// The shipped model (models/shakespeare-char/README.md).
 pub const SHIPPED_MODEL: &str = "models/shakespeare-char/model.onebit";
 
 #[derive(clap::Args, Debug)]
@@ -79,10 +91,7 @@ pub fn compare(a: CompareArgs) -> anyhow::Result<()> {
     let c = e2e::compare(&opts)?;
     super::emit(&c.table())?;
     if let Some(path) = &a.json {
-        let command = std::env::args().collect::<Vec<_>>().join(" ");
-        let report = c.to_json(&command, load_start, e2e::load_average());
-        e2e::write_report(path, &report, &c.plot_svg()?)?;
-        eprintln!("wrote {} and {}", path.display(), path.with_extension("svg").display());
+        save(path, &c.to_json(&command_line(), load_start, e2e::load_average()), &c.plot_svg()?)?;
     }
     if let e2e::Verdict::Differs(what) = &c.verdict {
         bail!("the hardware differs from the reference: {what}");
@@ -127,10 +136,7 @@ pub fn precision(a: PrecisionArgs) -> anyhow::Result<()> {
     let s = precision::study(&opts)?;
     super::emit(&s.table())?;
     if let Some(path) = &a.json {
-        let command = std::env::args().collect::<Vec<_>>().join(" ");
-        let report = s.to_json(&command, load_start, e2e::load_average());
-        precision::write_study(path, &s, &report)?;
-        eprintln!("wrote {} and {}", path.display(), path.with_extension("svg").display());
+        save(path, &s.to_json(&command_line(), load_start, e2e::load_average()), &s.plot_svg()?)?;
     }
     Ok(())
 }
