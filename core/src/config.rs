@@ -117,13 +117,16 @@ impl ArrayConfig {
         out_words_per_beat: 1,
     };
 
-    /// 4×8 array for the iCEBreaker board's iCE40 UP5K, used by the bitstream
+    /// 4×6 array for the iCEBreaker board's iCE40 UP5K, used by the bitstream
     /// flow (docs/bitstream.md): the 8×8 `ICE40` array needs 10 multipliers
     /// (8 g scalers + 2 for h) where the UP5K has 8 SB_MAC16, and a 6×8 board
     /// top (8 multipliers) needs 5947 logic cells of the UP5K's 5280. 4 rows
-    /// need 6 multipliers. Otherwise the same widths as `ICE40`.
+    /// need 6 multipliers; 6 columns need 24 of the 30 block RAMs (two
+    /// 22-bit accumulator banks per column, 4 SB_RAM40_4K: 8 columns would
+    /// need 32). Otherwise the same widths as `ICE40`.
     pub const ICE40_UP5K: ArrayConfig = ArrayConfig {
         rows: 4,
+        cols: 6,
         ..ArrayConfig::ICE40
     };
 

@@ -34,10 +34,10 @@ pub struct Options {
     pub out: PathBuf,
     /// nextpnr placement seed.
     pub seed: u64,
-    /// The array on the iCE40: ice40-up5k (4×8) or ice40 (8×8).
+    /// The array on the iCE40: ice40-up5k (4×6) or ice40 (8×8).
     pub ice40_preset: String,
-    /// UART baud rate (8N1).
-    pub baud: u64,
+    /// UART baud rate (8N1); `None`: the target's `default_baud`.
+    pub baud: Option<u64>,
     /// Directory holding the yowasp tools.
     pub yowasp: PathBuf,
     /// Board constraint files (icebreaker.pcf, ulx3s.lpf).
@@ -59,6 +59,11 @@ pub struct Target {
     leds_active_low: bool,
     constraints: &'static str,
     bitstream: &'static str,
+    /// The UART rate when `--baud` is not given: the fastest rate whose
+    /// divisor is at least 8 cycles per bit (the receiver finds a start edge
+    /// to within one cycle) and that the boards' FT2232H makes exactly
+    /// (12 MHz / n, n whole).
+    default_baud: u64,
 }
 
 const ICE40: Target = Target {
@@ -66,11 +71,13 @@ const ICE40: Target = Target {
     board: "iCEBreaker v1.0",
     part: "iCE40UP5K-SG48",
     config: ArrayConfig::ICE40_UP5K,
-    preset: "ICE40_UP5K (4x8)",
+    preset: "ICE40_UP5K (4x6)",
     clock_mhz: 12.0,
     leds_active_low: true,
     constraints: "icebreaker.pcf",
     bitstream: "onebit.bin",
+    // 12 MHz / 8 cycles per bit; FT2232H: 12 MHz / 8.
+    default_baud: 1_500_000,
 };
 
 const ECP5: Target = Target {
@@ -83,6 +90,9 @@ const ECP5: Target = Target {
     leds_active_low: false,
     constraints: "ulx3s.lpf",
     bitstream: "onebit.bit",
+    // 25 MHz / 25 cycles per bit; FT2232H: 12 MHz / 12 (25 MHz / 8 would be
+    // 3.125 Mbaud, which the FT2232H makes only 0.9 % off).
+    default_baud: 1_000_000,
 };
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -205,23 +215,24 @@ fn build(args: &Options, t: &Target) -> Result<Value> {
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let dir = dir.canonicalize()?;
     let clock_hz = (t.clock_mhz * 1e6) as u64;
-    let divisor = baud_divisor(clock_hz, args.baud).map_err(|e| anyhow::anyhow!("--baud: {e}"))?;
+    let baud = args.baud.unwrap_or(t.default_baud);
+    let divisor = baud_divisor(clock_hz, baud).map_err(|e| anyhow::anyhow!("--baud: {e}"))?;
     println!(
         "{}: {} ({}), preset {}, UART {} baud (divisor {divisor})",
-        t.name, t.board, t.part, t.preset, args.baud
+        t.name, t.board, t.part, t.preset, baud
     );
     let build_err = |e: crate::top::BuildError| anyhow::anyhow!("{e}");
     let text = match (t.name, t.config == ArrayConfig::ICE40) {
         ("ice40", false) => verilog::generate(
-            &presets::ice40_up5k::build_board(clock_hz, args.baud, t.leds_active_low)
+            &presets::ice40_up5k::build_board(clock_hz, baud, t.leds_active_low)
                 .map_err(build_err)?,
         )?,
         ("ice40", true) => verilog::generate(
-            &presets::ice40::build_board(clock_hz, args.baud, t.leds_active_low)
+            &presets::ice40::build_board(clock_hz, baud, t.leds_active_low)
                 .map_err(build_err)?,
         )?,
         _ => verilog::generate(
-            &presets::ecp5::build_board(clock_hz, args.baud, t.leds_active_low)
+            &presets::ecp5::build_board(clock_hz, baud, t.leds_active_low)
                 .map_err(build_err)?,
         )?,
     };
@@ -245,8 +256,11 @@ fn build(args: &Options, t: &Target) -> Result<Value> {
         "ice40" => "synth_ice40 -dsp -top top -json synth.json",
         _ => "synth_ecp5 -top top -json synth.json",
     };
-    let script =
-        format!("read_verilog -sv onebit_board.v; {synth}; tee -q -o stat.json stat -json");
+    // The netlist the bitstream is made from, also as Verilog: post-synthesis
+    // simulation (`onebit-netlist-check`, make bitstream) runs exactly this.
+    let script = format!(
+        "read_verilog -sv onebit_board.v; {synth}; write_verilog -noattr netlist.v; tee -q -o stat.json stat -json"
+    );
     let t_yosys = tool(
         "yosys",
         &yosys,
@@ -359,7 +373,8 @@ fn build(args: &Options, t: &Target) -> Result<Value> {
         "preset": t.preset,
         "array_config": t.config.to_string(),
         "board_clock_mhz": t.clock_mhz,
-        "uart_baud": args.baud,
+        "uart_baud": baud,
+        "netlist": args.out.join(t.name).join("netlist.v").display().to_string(),
         "uart_divisor": divisor,
         "seed": args.seed,
         "fmax_mhz": fmax,

@@ -285,6 +285,9 @@ mod tests {
     fn divisors_of_the_boards_and_bad_rates() {
         assert_eq!(baud_divisor(12_000_000, 115_200), Ok(104));
         assert_eq!(baud_divisor(25_000_000, 115_200), Ok(217));
+        // The flow's defaults (bitstream.rs): exact, 8 and 25 cycles per bit.
+        assert_eq!(baud_divisor(12_000_000, 1_500_000), Ok(8));
+        assert_eq!(baud_divisor(25_000_000, 1_000_000), Ok(25));
         assert_eq!(baud_divisor(12_000_000, 3_000_000), Ok(4));
         assert!(
             baud_divisor(12_000_000, 4_000_000).is_err(),

