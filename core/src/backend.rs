@@ -113,9 +113,7 @@ impl LinearBackend for ReferenceBackend {
 
 impl PreparedLinear for ReferenceLinear {
     fn forward(&self, x: ArrayView2<f32>) -> Result<Array2<f32>, BackendError> {
-        let mut pre = self.prepared.forward_pre_norm(x).map_err(|e| BackendError::new("reference", e))?;
-        layer_norm_rows(&mut pre, self.eps);
-        Ok(pre)
+        self.prepared.forward_layer_norm(x, self.eps).map_err(|e| BackendError::new("reference", e))
     }
 }
 

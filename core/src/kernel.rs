@@ -108,14 +108,15 @@ pub fn kernel_threads() -> usize {
     })
 }
 
-/// Below this many sign·lane products a call runs on one thread. Spawning costs
-/// tens of microseconds, and on this project's 2-vCPU machines a second thread
-/// made 576×576 at 16 and 64 tokens slower (0.24 vs 0.14 ms, 0.66 vs 0.53 ms),
-/// 768 tokens of a 128×344 layer (33.8 M products) about 20 % slower, and
-/// gained nothing on 4096×4096 at 1 token (`core/examples/kernel_once`).
+/// Below this many sign·lane products a call splits its rows across threads
+/// no more. Spawning costs tens of microseconds, and on this project's 2-vCPU
+/// machines a second thread made 576×576 at 16 and 64 tokens slower (0.24 vs
+/// 0.14 ms, 0.66 vs 0.53 ms) and gained nothing on 4096×4096 at 1 token
+/// (`core/examples/kernel_once`). Calls of more than 64 tokens split by
+/// chunks of tokens instead (`PreparedLayer::forward_tiled`).
 const THREADED_PRODUCTS: usize = 1 << 27;
 
-fn threads_for(m: usize, n: usize, k: usize) -> usize {
+pub(crate) fn threads_for(m: usize, n: usize, k: usize) -> usize {
     if m * n * k >= THREADED_PRODUCTS {
         kernel_threads()
     } else {
@@ -189,9 +190,26 @@ impl SignSums {
     }
 }
 
+/// Buffers the kernels reuse from call to call (per-token tables and sums), so
+/// that a layer run many times does not allocate and page-fault them afresh:
+/// at 768 tokens of a 128×344 layer, fresh buffers cost more than the kernel.
+#[derive(Debug, Default)]
+pub(crate) struct KernelScratch {
+    tables: Vec<u8>,
+    sums: Vec<i32>,
+}
+
+impl SignSums {
+    /// Hand the sums' buffer back for the next call.
+    pub(crate) fn recycle(self, scratch: &mut KernelScratch) {
+        scratch.sums = self.data;
+    }
+}
+
 /// S for m tokens. `lanes` holds m rows of `groups·8` lanes (zero past K);
 /// `signs` is row-major packed (n rows of `groups` bytes); `blocked` is its
 /// [`BlockedSigns`] when the caller prepared it. `kernel` must come from [`resolve`].
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn sign_sums(
     kernel: SignKernel,
     lanes: &[i16],
@@ -202,12 +220,14 @@ pub(crate) fn sign_sums(
     n: usize,
     lane_bits: u32,
 ) -> SignSums {
-    sign_sums_on(kernel, lanes, m, signs, blocked, groups, n, lane_bits, threads_for(m, n, groups * 8))
+    let threads = threads_for(m, n, groups * 8);
+    sign_sums_on(kernel, lanes, m, signs, blocked, groups, n, lane_bits, threads, &mut KernelScratch::default())
 }
 
-/// [`sign_sums`] on a given number of threads (tests force the split).
+/// [`sign_sums`] on a given number of threads (tests force the split), with
+/// buffers from `scratch` (give them back with [`SignSums::recycle`]).
 #[allow(clippy::too_many_arguments)]
-fn sign_sums_on(
+pub(crate) fn sign_sums_on(
     kernel: SignKernel,
     lanes: &[i16],
     m: usize,
@@ -217,6 +237,7 @@ fn sign_sums_on(
     n: usize,
     lane_bits: u32,
     threads: usize,
+    scratch: &mut KernelScratch,
 ) -> SignSums {
     debug_assert_eq!(lanes.len(), m * groups * 8);
     if m == 0 {
@@ -234,7 +255,9 @@ fn sign_sums_on(
                 }
             };
             let wide = kernel == SignKernel::NibbleAvx512;
-            SignSums { m, n, data: nibble::block_sums(lanes, m, blocked, wide, threads), blocks: true }
+            let sums = std::mem::take(&mut scratch.sums);
+            let data = nibble::block_sums(lanes, m, blocked, wide, threads, &mut scratch.tables, sums);
+            SignSums { m, n, data, blocks: true }
         }
         _ => SignSums { m, n, data: byte_table::sign_sums(lanes, m, groups * 8, signs, groups, n, lane_bits <= 12, threads), blocks: false },
     }
@@ -272,12 +295,13 @@ mod nibble {
 
     /// Per token and group of 4 inputs q: 16 low bytes then 16 high bytes of the
     /// 16 sums Σ_{bit i of idx set} lane[4q + i]. |sum| ≤ 4·2047 fits i16.
-    fn build_tables(lanes: &[i16], m: usize, groups: usize) -> Vec<u8> {
+    fn build_tables(lanes: &[i16], m: usize, groups: usize, tables: &mut Vec<u8>) {
         let quads = groups * 2;
         let len = m * quads * 32;
         assert_eq!(lanes.len(), m * quads * 4);
         // Not zeroed first: zeroing cost as much as building (large M, small K).
-        let mut tables = Vec::<u8>::with_capacity(len);
+        tables.clear();
+        tables.reserve(len);
         // SAFETY: the nibble kernels run only where `resolve` found AVX2; the
         // build writes all 32 bytes of each of the m·quads tables, so every
         // byte below `len` is initialised before `set_len`.
@@ -285,7 +309,6 @@ mod nibble {
             build_tables_avx2(lanes, tables.as_mut_ptr());
             tables.set_len(len);
         }
-        tables
     }
 
     /// The 16 sums of each group of 4 lanes as one vector of i16, (bit i of
@@ -313,16 +336,27 @@ mod nibble {
     }
 
     /// S in [block][token][row] order.
-    pub(super) fn block_sums(lanes: &[i16], m: usize, blocked: &BlockedSigns, wide: bool, threads: usize) -> Vec<i32> {
+    /// `tables` and `block_sums` are buffers to reuse (any contents).
+    pub(super) fn block_sums(
+        lanes: &[i16],
+        m: usize,
+        blocked: &BlockedSigns,
+        wide: bool,
+        threads: usize,
+        tables: &mut Vec<u8>,
+        mut block_sums: Vec<i32>,
+    ) -> Vec<i32> {
         let groups = blocked.groups;
         let blocks = blocked.blocks();
-        let tables = build_tables(lanes, m, groups);
+        build_tables(lanes, m, groups, tables);
+        let tables = &tables[..];
         // Bytes of signs per pass over K: every token's tables for them stay in
         // cache while each block of signs is run against every token.
         // At least 32 bytes (256 inputs), or per-pass overhead dominates at
         // many tokens (768 tokens of a 128-wide layer made 10-byte passes).
         let pass = ((TABLE_PASS_BYTES / (m * 64)).max(32)) & !1;
-        let mut block_sums = vec![0i32; blocks * m * BLOCK_ROWS];
+        block_sums.clear();
+        block_sums.resize(blocks * m * BLOCK_ROWS, 0);
         split_across_threads(blocks, m * BLOCK_ROWS, threads, &mut block_sums, |range, out| {
             // SAFETY: `nibble::block_sums` is reached only through `resolve`,
             // which checks that the CPU has AVX2, and AVX-512BW when `wide`.
@@ -754,7 +788,7 @@ mod tests {
                 let Ok(kernel) = resolve(kernel, 12) else { continue };
                 let collect = |threads| {
                     let mut v = Vec::new();
-                    sign_sums_on(kernel, &lanes, m, &signs, None, groups, n, 12, threads).for_each_run(|t, o0, run| v.push((t, o0, run.to_vec())));
+                    sign_sums_on(kernel, &lanes, m, &signs, None, groups, n, 12, threads, &mut KernelScratch::default()).for_each_run(|t, o0, run| v.push((t, o0, run.to_vec())));
                     v.sort();
                     v
                 };

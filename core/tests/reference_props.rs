@@ -148,6 +148,68 @@ proptest! {
         }
     }
 
+    /// The chunked forward (what `forward_pre_norm` and the reference backend
+    /// run) gives the bits of the unchunked steps for any chunk size and
+    /// thread count, with and without its fused LayerNorm, on every kernel.
+    #[test]
+    fn tiled_forward_equals_the_steps(
+        preset in prop::sample::select(PRESET_NAMES.to_vec()),
+        k in prop::sample::select(vec![1usize, 9, 100, 257]),
+        n in prop::sample::select(vec![1usize, 9, 64, 65, 130]),
+        m in prop::sample::select(vec![1usize, 2, 63, 64, 65, 130, 200]),
+        chunk in prop::sample::select(vec![1usize, 5, 64, 1000]),
+        threads in 1usize..=3,
+        seed in any::<u64>(),
+    ) {
+        let cfg = ArrayConfig::preset(preset).unwrap();
+        let mut rng = onebit_core::synth::SplitMix64(seed);
+        let q = onebit_core::synth::random_layer(&mut rng, k, n).quantize(&cfg).unwrap();
+        // Some rows all zero and some all −0.0: the LayerNorm's signed zeros.
+        let x = Array2::from_shape_fn((m, k), |(t, _)| match t % 11 {
+            3 => 0.0,
+            7 => -0.0,
+            _ => 3.0 * rng.symmetric(),
+        });
+        let xq = quantize_activations(x.view(), cfg.act_bits).unwrap();
+        let want = dequantize_outputs(&cfg, &q, &integer_forward_naive(&cfg, &q, xq.xq.view()).unwrap(), &xq.scales);
+        let mut want_norm = want.clone();
+        for mut row in want_norm.rows_mut() {
+            onebit_core::numerics::layer_norm_in_place(row.as_slice_mut().unwrap(), 1e-5);
+        }
+        let same = |a: &Array2<f32>, b: &Array2<f32>| a.dim() == b.dim() && a.iter().zip(b.iter()).all(|(x, y)| x.to_bits() == y.to_bits());
+        for kernel in SignKernel::ALL {
+            if let Ok(p) = PreparedLayer::with_kernel(&cfg, q.clone(), kernel) {
+                prop_assert!(same(&p.forward_tiled(x.view(), None, chunk, threads).unwrap(), &want), "{:?} pre-norm", kernel);
+                prop_assert!(same(&p.forward_tiled(x.view(), Some(1e-5), chunk, threads).unwrap(), &want_norm), "{:?} normalised", kernel);
+                prop_assert!(same(&p.forward_layer_norm(x.view(), 1e-5).unwrap(), &want_norm), "{:?} default tiling", kernel);
+            }
+        }
+    }
+
+    /// LayerNorm eight rows at a time equals the one-row definition on every
+    /// bit: any row count (remainders), constant rows, signed zeros, extremes.
+    #[test]
+    fn layer_norm_rows_equals_one_row_at_a_time(
+        rows in 0usize..20,
+        n in prop::sample::select(vec![1usize, 2, 7, 64, 129]),
+        seed in any::<u64>(),
+    ) {
+        let mut rng = onebit_core::synth::SplitMix64(seed);
+        let mut y = Array2::from_shape_fn((rows, n), |(r, j)| match r % 6 {
+            0 => -0.0,
+            1 => 1.5,
+            2 => if j % 2 == 0 { f32::MAX } else { -f32::MAX },
+            3 => 1e-30 * rng.symmetric(),
+            _ => 1e4 * rng.symmetric(),
+        });
+        let mut want = y.clone();
+        for mut row in want.rows_mut() {
+            onebit_core::numerics::layer_norm_in_place(row.as_slice_mut().unwrap(), 1e-5);
+        }
+        onebit_core::reference::layer_norm_rows(&mut y, 1e-5);
+        prop_assert!(y.iter().zip(want.iter()).all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+
     /// Packing round-trips for any shape, including K not a multiple of 8.
     #[test]
     fn packing_round_trips(n in 1usize..20, k in prop::sample::select(vec![1usize, 7, 8, 9, 15, 16, 17, 31, 32, 33, 4095])) {
@@ -297,6 +359,18 @@ fn bad_inputs_are_errors() {
         match quantize_activations(x.view(), 8) {
             Err(onebit_core::ReferenceError::NotFinite { what, index, .. }) => assert_eq!((what.as_str(), index), ("activations row 1", j)),
             other => panic!("{bad} at {j}: {other:?}"),
+        }
+    }
+    // The chunked forward names the first bad row, whichever thread meets it.
+    let layer101 = onebit_core::synth::random_layer(&mut onebit_core::synth::SplitMix64(3), 101, 9).quantize(&cfg).unwrap();
+    let p = PreparedLayer::new(&cfg, layer101).unwrap();
+    let mut x = Array2::from_elem((300, 101), 0.5f32);
+    x[[250, 7]] = f32::NAN;
+    x[[170, 3]] = f32::INFINITY;
+    for threads in [1, 2, 3] {
+        match p.forward_tiled(x.view(), Some(1e-5), 64, threads) {
+            Err(onebit_core::ReferenceError::NotFinite { what, index, .. }) => assert_eq!((what.as_str(), index), ("activations row 170", 3)),
+            other => panic!("{threads} threads: {other:?}"),
         }
     }
     // No tokens is no output, on every kernel, not a panic.

@@ -256,8 +256,10 @@ fn build(args: &Options, t: &Target) -> Result<Value> {
         "ice40" => "synth_ice40 -dsp -top top -json synth.json",
         _ => "synth_ecp5 -top top -json synth.json",
     };
-    // The netlist the bitstream is made from, also as Verilog: post-synthesis
-    // simulation (`onebit-netlist-check`, make bitstream) runs exactly this.
+    // The netlist the bitstream is made from, also as Verilog (netlist.v), for
+    // post-synthesis simulation on the family's cell models
+    // (`verilog::synthesize_netlist` makes the same for make test's small
+    // configurations; the board's own netlist is not simulated yet).
     let script = format!(
         "read_verilog -sv onebit_board.v; {synth}; write_verilog -noattr netlist.v; tee -q -o stat.json stat -json"
     );

