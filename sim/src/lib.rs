@@ -8,6 +8,7 @@ mod ffi;
 pub mod backend;
 pub mod device;
 pub mod icarus;
+pub mod netlist_check;
 pub mod suite;
 
 include!(concat!(env!("OUT_DIR"), "/built_presets.rs"));

@@ -48,7 +48,8 @@ fn main() -> std::process::ExitCode {
 
 fn run(args: Args) -> Result<()> {
     let (cfg, default_baud) = match args.target.as_str() {
-        "ice40" => (ArrayConfig::ICE40_UP5K, 1_500_000),
+        // The bitstream flow's defaults (hdl/src/bitstream.rs): 24 MHz / 8, 25 MHz / 25.
+        "ice40" => (ArrayConfig::ICE40_UP5K, 3_000_000),
         "ecp5" => (ArrayConfig::ECP5, 1_000_000),
         other => bail!("unknown target `{other}` (known: ice40, ecp5)"),
     };

