@@ -95,9 +95,11 @@ pub struct NetlistCheckReport {
     pub cases: Vec<CaseReport>,
     pub words: usize,
     pub mismatches: usize,
-    /// Clock cycles simulated, and how long `vvp` took for them.
+    /// Clock cycles simulated, and how long `vvp` took for them (and
+    /// `iverilog` to compile the netlist and testbench before).
     pub cycles: u64,
     pub vvp_seconds: f64,
+    pub compile_seconds: f64,
     /// Cycles in which the board's error LED was lit, and stop bits of 0 it sent.
     pub led_error_cycles: u64,
     pub frame_errors: u64,
@@ -209,22 +211,42 @@ pub fn check_board_netlist(
         compile.arg("-I").arg(d);
     }
     compile.args(&netlist.files);
+    // Long work shows progress: the ECP5 board netlist compiles for tens of minutes.
+    let spin = indicatif::ProgressBar::new_spinner();
+    spin.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("static template"));
+    spin.set_message(format!("iverilog: compiling {design}"));
+    spin.enable_steady_tick(Duration::from_millis(200));
+    let compiling = Instant::now();
     let out = compile.output().map_err(|e| io("iverilog (make deps installs it)", e))?;
+    let compile_seconds = compiling.elapsed().as_secs_f64();
+    spin.finish_and_clear();
     if !out.status.success() {
         return Err(NetlistCheckError::Compile { file: design, log: String::from_utf8_lossy(&out.stderr).into() });
     }
+    // The simulator's output goes to a file, not a pipe: a long run that
+    // prints more than a pipe holds would otherwise block.
+    let log_path = work_dir.join("vvp.log");
+    let log_file = std::fs::File::create(&log_path).map_err(|e| io("vvp.log", e))?;
+    let log_err = log_file.try_clone().map_err(|e| io("vvp.log", e))?;
     let started = Instant::now();
     let mut child = Command::new("vvp")
         .current_dir(work_dir)
         .arg("tb.vvp")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stdout(log_file)
+        .stderr(log_err)
         .spawn()
         .map_err(|e| io("vvp", e))?;
+    let bar = indicatif::ProgressBar::new(total as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("vvp: {pos}/{len} output bytes {bar:30} [{elapsed}, eta {eta}]").expect("static template"),
+    );
+    let received_path = work_dir.join("received.hex");
     loop {
         if child.try_wait().map_err(|e| io("vvp", e))?.is_some() {
             break;
         }
+        // Each received byte is one line of three characters.
+        bar.set_position(std::fs::metadata(&received_path).map(|m| m.len() / 3).unwrap_or(0));
         if started.elapsed() > opts.timeout {
             let _ = child.kill();
             let _ = child.wait();
@@ -233,8 +255,8 @@ pub fn check_board_netlist(
         std::thread::sleep(Duration::from_millis(50));
     }
     let vvp_seconds = started.elapsed().as_secs_f64();
-    let out = child.wait_with_output().map_err(|e| io("vvp", e))?;
-    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    bar.finish_and_clear();
+    let log = std::fs::read_to_string(&log_path).map_err(|e| io("vvp.log", e))?;
     if let Some(line) = log.lines().find(|l| l.starts_with("STOPPED")) {
         // "STOPPED step=I got=G want=W"
         let field = |name: &str| -> u64 {
@@ -281,6 +303,7 @@ pub fn check_board_netlist(
         mismatches,
         cycles: field("cycles="),
         vvp_seconds,
+        compile_seconds,
         led_error_cycles: field("led_error_cycles="),
         frame_errors: field("frame_errors="),
     })
@@ -513,6 +536,42 @@ endmodule
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bad_netlist_description_is_named() {
+        let dir = std::env::temp_dir().join(format!("onebit-netlist-json-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let check = BitstreamCheck { dir: dir.clone(), ..Default::default() };
+        let e = check_bitstream_netlist(&check).unwrap_err();
+        assert!(e.contains("netlist.json") && e.contains("make bitstream"), "{e}");
+        let meta = dir.join("netlist.json");
+        std::fs::write(&meta, "{ not json").unwrap();
+        assert!(check_bitstream_netlist(&check).unwrap_err().contains("not JSON"));
+        let good = serde_json::json!({"target": "ice40", "family": "ice40", "config_name": "ice40_up5k",
+            "uart_divisor": 8, "leds_active_low": true, "top_module": "board",
+            "netlist": dir.join("netlist.v").display().to_string()});
+        for (key, bad, want) in [
+            ("family", serde_json::json!("xilinx"), "family `xilinx`"),
+            ("config_name", serde_json::json!("nope"), "nope"),
+            ("uart_divisor", serde_json::json!(-3), "uart_divisor"),
+            ("leds_active_low", serde_json::json!("yes"), "leds_active_low"),
+        ] {
+            let mut m = good.clone();
+            m[key] = bad;
+            std::fs::write(&meta, m.to_string()).unwrap();
+            let e = check_bitstream_netlist(&check).unwrap_err();
+            assert!(e.contains(want) && e.contains("netlist.json"), "{key}: {e}");
+        }
+        let mut m = good.clone();
+        m.as_object_mut().unwrap().remove("top_module");
+        std::fs::write(&meta, m.to_string()).unwrap();
+        assert!(check_bitstream_netlist(&check).unwrap_err().contains("no `top_module`"));
+        // Described well, but the netlist itself is missing.
+        std::fs::write(&meta, good.to_string()).unwrap();
+        let e = check_bitstream_netlist(&check).unwrap_err();
+        assert!(e.contains("netlist.v") && e.contains("not found"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn stimulus_words_and_received_bytes() {

@@ -87,13 +87,14 @@ fn main() -> ExitCode {
     }
     let rep = &r.report;
     println!(
-        "{}: {} words, {} mismatches, {} cycles in {:.1} s of vvp ({:.0} cycles/s), error LED lit {} cycles, {} frame errors",
+        "{}: {} words, {} mismatches, {} cycles in {:.1} s of vvp ({:.0} cycles/s; compiled in {:.0} s), error LED lit {} cycles, {} frame errors",
         if r.passed { "PASS" } else { "FAIL" },
         rep.words,
         rep.mismatches,
         rep.cycles,
         rep.vvp_seconds,
         rep.cycles as f64 / rep.vvp_seconds.max(1e-9),
+        rep.compile_seconds,
         rep.led_error_cycles,
         rep.frame_errors
     );
