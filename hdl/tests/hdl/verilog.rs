@@ -122,3 +122,116 @@ fn ecp5_mult18x18d_model_matches_rtl_products() {
     assert!(log.contains("PRODUCTS checked=2004 errors=0"), "the MULT18X18D model differs from `*`:\n{log}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The h scaler's Verilog (`hscaler::hscaler_verilog`) against
+/// `numerics::scale_output`, in Icarus, for the presets and two narrow test
+/// configurations: every acc·h equal to the smallest product that rounds to
+/// ±(m + 1) and to one less (an off-by-one in either saturation threshold
+/// fails here, checked by mutation), products straddling them for many h,
+/// the extremes, and random pairs.
+#[test]
+fn hscaler_verilog_saturates_like_scale_output_at_its_thresholds() {
+    use onebit_core::numerics::scale_output;
+    use onebit_core::ArrayConfig;
+    // T6X4 and T4X3 have narrow outputs, so both saturations are reachable
+    // (on sim16 |acc·h| stays below both thresholds).
+    let configs = [("sim16", ArrayConfig::SIM16), ("ice40_up5k", ArrayConfig::ICE40_UP5K), ("ecp5", ArrayConfig::ECP5), ("t6x4", ArrayConfig::T6X4), ("t4x3", crate::common::T4X3)];
+    let mut exact_hits = 0;
+    for (name, cfg) in configs {
+        let (acc_bits, h_bits, o) = (cfg.acc_bits() as usize, cfg.h_bits as usize, cfg.out_bits as usize);
+        let (shift, m) = (cfg.h_shift() as i64, ArrayConfig::sym_max(cfg.out_bits));
+        let round = if shift == 0 { 0 } else { 1i64 << (shift - 1) };
+        let (acc_max, h_max) = ((1i64 << (acc_bits - 1)) - 1, (1i64 << (h_bits - 1)) - 1);
+        let (acc_min, h_min) = (-acc_max - 1, -h_max - 1);
+        let mut pairs = vec![(acc_max, h_max), (acc_min, h_min), (acc_min, h_max), (acc_max, h_min), (0, 0), (1, 1), (-1, 1)];
+        // The smallest products that round to m + 1 and to -(m + 1), and one
+        // less: every factorisation acc·h of them within the ports' ranges.
+        for t in [((m + 1) << shift) - round, ((-m) << shift) - round] {
+            for p in [t - 1, t] {
+                for h in (h_min..=h_max).filter(|&h| h != 0 && p % h == 0) {
+                    if (acc_min..=acc_max).contains(&(p / h)) {
+                        pairs.push((p / h, h));
+                        exact_hits += 1;
+                    }
+                }
+            }
+            // Products straddling it, for many h.
+            for h in (1..=h_max).step_by(((h_max / 97).max(1)) as usize).chain([h_max]) {
+                for sign in [1i64, -1] {
+                    let h = sign * h;
+                    let a0 = t.div_euclid(h);
+                    for a in a0 - 1..=a0 + 1 {
+                        if (acc_min..=acc_max).contains(&a) && (h_min..=h_max).contains(&h) {
+                            pairs.push((a, h));
+                        }
+                    }
+                }
+            }
+        }
+        let mut rng = onebit_core::synth::SplitMix64(5);
+        for _ in 0..500 {
+            let a = acc_min + (rng.next_u64() % (acc_max - acc_min + 1) as u64) as i64;
+            let h = h_min + (rng.next_u64() % (h_max - h_min + 1) as u64) as i64;
+            pairs.push((a, h));
+        }
+        let mask = |v: i64, w: usize| (v as u64) & ((1u64 << w) - 1);
+        let vectors: String = pairs
+            .iter()
+            .map(|&(a, h)| format!("{:016x} {:016x} {:016x}\n", mask(a, acc_bits), mask(h, h_bits), mask(scale_output(&cfg, a, h), o)))
+            .collect();
+        let dir = std::env::temp_dir().join(format!("onebit-hscaler-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let body = onebit_hdl::hscaler::hscaler_verilog(acc_bits, h_bits, o, shift as usize, m);
+        let module = format!(
+            "module hs(input clock, input reset, input enable, input valid_in, input [{}:0] acc_in, input [{}:0] h_in, output valid_out, output [{}:0] word_out);\n{body}endmodule\n",
+            acc_bits - 1,
+            h_bits - 1,
+            o - 1
+        );
+        let tb = format!(
+            "module tb;\n\
+             reg clock = 0, enable = 1, valid_in = 1, reset = 0;\n\
+             reg [{a1}:0] acc_in; reg [{h1}:0] h_in; wire [{o1}:0] word_out; wire valid_out;\n\
+             reg [63:0] v [0:{last}];\n\
+             integer i, errors;\n\
+             hs dut(.clock(clock), .reset(reset), .enable(enable), .valid_in(valid_in), .acc_in(acc_in), .h_in(h_in), .valid_out(valid_out), .word_out(word_out));\n\
+             initial begin\n\
+               $readmemh(\"vectors.hex\", v); errors = 0;\n\
+               for (i = 0; i < {n}; i = i + 1) begin\n\
+                 acc_in = v[3 * i]; h_in = v[3 * i + 1];\n\
+                 #1 clock = 1; #1 clock = 0; #1 clock = 1; #1 clock = 0;\n\
+                 if (word_out !== v[3 * i + 2][{o1}:0]) begin\n\
+                   errors = errors + 1;\n\
+                   if (errors < 10) $display(\"acc %h h %h: %h, want %h\", acc_in, h_in, word_out, v[3 * i + 2][{o1}:0]);\n\
+                 end\n\
+               end\n\
+               $display(\"HSCALER checked=%0d errors=%0d\", i, errors);\n\
+               $finish;\n\
+             end\n\
+             endmodule\n",
+            a1 = acc_bits - 1,
+            h1 = h_bits - 1,
+            o1 = o - 1,
+            last = 3 * pairs.len() - 1,
+            n = pairs.len()
+        );
+        // One value per line for $readmemh.
+        std::fs::write(dir.join("vectors.hex"), vectors.split_whitespace().collect::<Vec<_>>().join("\n")).unwrap();
+        std::fs::write(dir.join("hs.v"), module).unwrap();
+        std::fs::write(dir.join("tb.v"), tb).unwrap();
+        let compile = std::process::Command::new("iverilog")
+            .current_dir(&dir)
+            .args(["-g2012", "-o", "tb.vvp", "-s", "tb", "tb.v", "hs.v"])
+            .output()
+            .expect("iverilog must be installed (make deps installs it)");
+        assert!(compile.status.success(), "{name}: iverilog failed:\n{}", String::from_utf8_lossy(&compile.stderr));
+        let sim = std::process::Command::new("vvp").current_dir(&dir).arg("tb.vvp").output().expect("vvp must be installed");
+        let log = String::from_utf8_lossy(&sim.stdout);
+        assert!(
+            log.contains(&format!("HSCALER checked={} errors=0", pairs.len())),
+            "{name}: the h scaler's Verilog differs from scale_output:\n{log}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    assert!(exact_hits > 0, "no configuration reaches a saturation threshold exactly");
+}
