@@ -233,19 +233,9 @@ fn load_average() -> Option<f64> {
         .ok()
 }
 
-/// The synthesised design's top module: `board` (the PLL wrapper) where the
-/// design clock differs from the oscillator, else the board top `top`.
-fn top_module(t: &Target) -> &'static str {
-    if t.clock_mhz == t.board_clock_mhz {
-        "top"
-    } else {
-        "board"
-    }
-}
-
 /// What the post-synthesis check needs to drive a board netlist: written as
 /// build/bitstream/<target>/netlist.json beside netlist.v.
-fn board_netlist_json(t: &Target, dir: &Path, clock_hz: u64, baud: u64, divisor: u16) -> Value {
+fn board_netlist_json(t: &Target, dir: &Path, top: &str, clock_hz: u64, baud: u64, divisor: u16) -> Value {
     json!({
         "target": t.name,
         "family": t.name,
@@ -254,7 +244,7 @@ fn board_netlist_json(t: &Target, dir: &Path, clock_hz: u64, baud: u64, divisor:
         "config_name": t.config_name,
         "array_config": t.config.to_string(),
         "clock_hz": clock_hz,
-        "top_module": top_module(t),
+        "top_module": top,
         "uart_baud": baud,
         "uart_divisor": divisor,
         "leds_active_low": t.leds_active_low,
@@ -312,7 +302,8 @@ fn build(args: &Options, t: &Target) -> Result<Value> {
         Some(_) => "read_verilog -sv onebit_board.v board_pll.v;",
         None => "read_verilog -sv onebit_board.v;",
     };
-    let top = top_module(t);
+    // The PLL wrapper `board` is the top where there is a PLL, else the board top `top`.
+    let top = if pll.is_some() { "board" } else { "top" };
     let constraints = args.boards.join(t.constraints);
     let constraints = constraints
         .canonicalize()
@@ -346,7 +337,7 @@ fn build(args: &Options, t: &Target) -> Result<Value> {
         &dir,
         &dir.join("yosys.log"),
     )?;
-    let netlist = board_netlist_json(t, &dir, clock_hz, baud, divisor);
+    let netlist = board_netlist_json(t, &dir, top, clock_hz, baud, divisor);
     write_atomically(
         &dir.join("netlist.json"),
         serde_json::to_string_pretty(&netlist)?.as_bytes(),
