@@ -67,6 +67,21 @@ fn widths_must_match_the_config() {
 /// signed 6×17 product is synthesised with synth_ecp5 (each maps to one
 /// MULT18X18D), and the netlist on the ECP5 cell models gives the RTL's
 /// products on 2,000 random operands plus the extremes, in Icarus.
+/// Compiles module `tb` from `sources` (files and iverilog flags, relative to
+/// `dir`) in Icarus and returns what vvp printed; a compile error fails the
+/// test, naming `what`.
+fn run_tb_in_icarus(what: &str, dir: &std::path::Path, sources: &[std::ffi::OsString]) -> String {
+    let compile = std::process::Command::new("iverilog")
+        .current_dir(dir)
+        .args(["-g2012", "-o", "tb.vvp", "-s", "tb"])
+        .args(sources)
+        .output()
+        .expect("iverilog must be installed (make deps installs it)");
+    assert!(compile.status.success(), "{what}: iverilog failed:\n{}", String::from_utf8_lossy(&compile.stderr));
+    let sim = std::process::Command::new("vvp").current_dir(dir).arg("tb.vvp").output().expect("vvp must be installed");
+    String::from_utf8_lossy(&sim.stdout).into_owned()
+}
+
 #[test]
 fn ecp5_mult18x18d_model_matches_rtl_products() {
     use onebit_hdl::verilog::{synthesize_netlist, Family};
@@ -109,16 +124,13 @@ fn ecp5_mult18x18d_model_matches_rtl_products() {
       end\n\
     endmodule\n";
     std::fs::write(dir.join("tb.v"), tb).unwrap();
-    let mut cmd = std::process::Command::new("iverilog");
-    cmd.current_dir(&dir).args(["-g2012", "-o", "tb.vvp", "-s", "tb", "tb.v", "netlist.v", "rtl_ref.v"]);
+    let mut sources: Vec<std::ffi::OsString> = ["tb.v", "netlist.v", "rtl_ref.v"].map(Into::into).to_vec();
     for d in &cells.include_dirs {
-        cmd.arg("-I").arg(d);
+        sources.push("-I".into());
+        sources.push(d.into());
     }
-    cmd.args(&cells.files);
-    let compile = cmd.output().expect("iverilog must be installed (make deps installs it)");
-    assert!(compile.status.success(), "iverilog failed:\n{}", String::from_utf8_lossy(&compile.stderr));
-    let sim = std::process::Command::new("vvp").current_dir(&dir).arg("tb.vvp").output().expect("vvp must be installed");
-    let log = String::from_utf8_lossy(&sim.stdout);
+    sources.extend(cells.files.iter().map(Into::into));
+    let log = run_tb_in_icarus("MULT18X18D", &dir, &sources);
     assert!(log.contains("PRODUCTS checked=2004 errors=0"), "the MULT18X18D model differs from `*`:\n{log}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -219,14 +231,7 @@ fn hscaler_verilog_saturates_like_scale_output_at_its_thresholds() {
         std::fs::write(dir.join("vectors.hex"), vectors.split_whitespace().collect::<Vec<_>>().join("\n")).unwrap();
         std::fs::write(dir.join("hs.v"), module).unwrap();
         std::fs::write(dir.join("tb.v"), tb).unwrap();
-        let compile = std::process::Command::new("iverilog")
-            .current_dir(&dir)
-            .args(["-g2012", "-o", "tb.vvp", "-s", "tb", "tb.v", "hs.v"])
-            .output()
-            .expect("iverilog must be installed (make deps installs it)");
-        assert!(compile.status.success(), "{name}: iverilog failed:\n{}", String::from_utf8_lossy(&compile.stderr));
-        let sim = std::process::Command::new("vvp").current_dir(&dir).arg("tb.vvp").output().expect("vvp must be installed");
-        let log = String::from_utf8_lossy(&sim.stdout);
+        let log = run_tb_in_icarus(name, &dir, &["tb.v", "hs.v"].map(Into::into));
         assert!(
             log.contains(&format!("HSCALER checked={} errors=0", pairs.len())),
             "{name}: the h scaler's Verilog differs from scale_output:\n{log}"
