@@ -108,6 +108,10 @@ fn main() {
                 "--cc", "--build", "-O3", "--x-assign", "fast", "--x-initial", x_initial.as_str(), "-Wno-fatal",
                 // verilated.mk compiles the model at -Os unless told otherwise.
                 "-MAKEFLAGS", "OPT_FAST=-O2 OPT_SLOW=-O1",
+                // Keep the hand-written loops (the PE grid in hdl/src/array.rs)
+                // as C++ loops: unrolled, the sim16 grid alone is ~40 KB of
+                // straight-line code per cycle, more than the L1 i-cache.
+                "--unroll-count", "1",
                 "--top-module", "top", "--prefix", class.as_str(), "-j", "2",
             ];
             if trace {
@@ -126,7 +130,15 @@ fn main() {
                 std::fs::write(&stamp, format!("{hash:016x}")).unwrap();
             }
             shim.include(&mdir);
-            models.push_str(&format!("MODEL({p}, {class}, {})\n", trace as u8));
+            // Verilator 5 detects a rising edge against the clock it saw at
+            // the previous eval() (`__Vtrigrprev__TOP__clock`, a public member
+            // of the model's root). Where the header has it, the shim lowers
+            // it before a rising edge, so one eval per cycle sees the edge
+            // and the falling edge needs no eval of its own (src/shim.cpp);
+            // any other Verilator keeps the two-eval clock.
+            let root = std::fs::read_to_string(mdir.join(format!("{class}___024root.h"))).unwrap_or_default();
+            let fast_edge = root.contains("__Vtrigrprev__TOP__clock;");
+            models.push_str(&format!("MODEL({p}, {class}, {}, {})\n", trace as u8, fast_edge as u8));
             println!("cargo:rustc-link-search=native={}", mdir.display());
             classes.push(class);
         }
@@ -136,7 +148,7 @@ fn main() {
         "pub const BUILT_PRESETS: &[&str] = &{presets:?};\n/// Presets with a traced model too.\npub const TRACED_PRESETS: &[&str] = &{traced:?};\npub const X_INITIAL: &str = {x_initial:?};\n/// The Verilog each built preset was verilated from.\npub const VERILOG_FILES: &[(&str, &str)] = &[{}];\n",
         presets.iter().map(|p| format!("({p:?}, {:?})", out_dir.join(p).join("onebit_accelerator.v").display().to_string())).collect::<Vec<_>>().join(", ")
     )).unwrap();
-    let includes: String = classes.iter().map(|c| format!("#include \"{c}.h\"\n")).collect();
+    let includes: String = classes.iter().map(|c| format!("#include \"{c}.h\"\n#include \"{c}___024root.h\"\n")).collect();
     std::fs::write(out_dir.join("models.inc"), format!("{includes}#define ONEBIT_MODELS \\\n{}\n", models.lines().collect::<Vec<_>>().join(" \\\n"))).unwrap();
     shim.include(&out_dir).file(Path::new("src/shim.cpp")).compile("onebit_verilator_shim");
     for c in &classes {

@@ -23,6 +23,17 @@ pub trait DevicePorts {
     fn out_data(&self) -> Vec<u32>;
     /// One rising clock edge, then settle.
     fn tick(&mut self);
+    /// True when every output (the four readies, `out_valid`, `out_data`)
+    /// depends on the registers alone, so the values `tick()` settled still
+    /// hold after the inputs change and the driver may read them without an
+    /// `eval()` first (the next `tick()` evaluates the new inputs before
+    /// its edge). The accelerator is built that way: each ready comes from
+    /// the controller's state, the output beat from output registers.
+    /// onebit-sim's `outputs_depend_on_registers_only` test checks the
+    /// claim for its Verilated models, which skip an evaluation per cycle.
+    fn outputs_registered(&self) -> bool {
+        false
+    }
 }
 
 /// A board's byte link (UART side of hdl's `ByteStreamBridge`) seen from the

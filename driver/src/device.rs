@@ -223,6 +223,12 @@ impl<D: DevicePorts> Device for PortDevice<D> {
             cycles: c,
         };
         dev.set_reset(false);
+        // Outputs that depend on registers only were settled by the last
+        // tick (or here, once); otherwise settle the inputs every cycle.
+        let settle = !dev.outputs_registered();
+        if !settle {
+            dev.eval();
+        }
         while !(cmds.done() && weights.done() && scales.done() && acts.done() && outputs.len() >= job.outputs) {
             let timed_out = match deadline {
                 Deadline::IdleCycles(_) => idle >= idle_limit,
@@ -247,7 +253,9 @@ impl<D: DevicePorts> Device for PortDevice<D> {
             dev.set_activation(x.is_some(), x.map_or(&zero_x[..], |v| &v[..]));
             let o_ready = !stall();
             dev.set_out_ready(o_ready);
-            dev.eval();
+            if settle {
+                dev.eval();
+            }
             let mut moved = false;
             if c.is_some() && dev.cmd_ready() {
                 cmds.taken();

@@ -312,11 +312,12 @@ fn bit(name: &str, w: usize, i: usize) -> String {
 }
 
 /// The array's Verilog body (ports as declared by rust-hdl's wrapper mode:
-/// inputs and outputs are nets). Register names: `ps_r_c` (partial sum),
-/// `bk_r_c` (weight banks), `sb_r_c` (registered subtract select) of PE (r, c);
-/// `sk_r_j` the j-th west skew register of row r; `tg_j`/`sl_j` the tag and
-/// bank chains; `we_g` the registered write enable of beat g; `wb` its bits.
-/// Everything powers up to 0, like rust-hdl's DFF.
+/// inputs and outputs are nets). Register names: `ps_r[c]` (partial sum),
+/// `bk_r[c]` (weight banks), `sb_r[c]` (registered subtract select) of PE
+/// (r, c), with the south row's partial sums in `sp_c`; `sk_r_j` the j-th
+/// west skew register of row r; `tg_j`/`sl_j` the tag and bank chains; `we_g`
+/// the registered write enable of beat g; `wb` its bits. Everything powers up
+/// to 0, like rust-hdl's DFF.
 pub fn array_verilog(r: usize, c: usize, l: usize, p: usize, wb: usize, nb: usize, b: usize) -> String {
     use std::fmt::Write;
     let mut v = String::new();
@@ -372,36 +373,71 @@ pub fn array_verilog(r: usize, c: usize, l: usize, p: usize, wb: usize, nb: usiz
         let sel = if row == 0 { "west_sel".to_string() } else { format!("sl_{}", row - 1) };
         writeln!(v, "wire [{}:0] se_{row} = {sel};", nb - 1).unwrap();
     }
-    // The banks, written only in a beat's cycle: one enabled group of WB PEs
-    // per beat (the same registers as an unconditional `bk & ~we | …`, but
-    // Verilator skips the group when its enable is 0, nearly every cycle).
+    // The PE grid: per row, arrays indexed by column (`ps_r`, `bk_r`, `sb_r`)
+    // and one loop over the columns, rather than one statement per PE.
+    // Verilator keeps a loop of more than `--unroll-count` iterations as a
+    // C++ loop (onebit-sim builds with a count of 1), which the compiler
+    // vectorises across the row; unrolled, the sim16 grid alone was ~40 KB
+    // of straight-line code per cycle, more than the L1 instruction cache.
+    // The grid is read only inside this block, so it is updated with
+    // blocking assignments in dependency order (each row before the row
+    // north of it, each select before its bank); the south row, which the
+    // accumulators read at the same edge, is a separate set of registers
+    // assigned non-blocking. `mem2reg` tells yosys these arrays are
+    // registers, not memories: the same flip-flops as one `reg` per PE. The
+    // loop index is an unsigned 32-bit reg: with `integer` (signed)
+    // Verilator's bounds arithmetic keeps gcc from vectorising the loop.
+    let sum = |north: &str, row: usize, col: &str| {
+        format!("{north} + (ln_{row} ^ {{{p}{{sb_{row}[{col}]}}}}) + {{{}'d0, sb_{row}[{col}]}}", p - 1)
+    };
+    writeln!(v, "reg [31:0] pc;").unwrap();
+    for row in 0..r {
+        if row + 1 < r {
+            writeln!(v, "(* mem2reg *) reg [{}:0] ps_{row} [0:{}];", p - 1, c - 1).unwrap();
+        }
+        writeln!(v, "(* mem2reg *) reg [{}:0] bk_{row} [0:{}];", nb - 1, c - 1).unwrap();
+        writeln!(v, "(* mem2reg *) reg sb_{row} [0:{}];", c - 1).unwrap();
+        writeln!(init, "   for (pc = 0; pc < {c}; pc = pc + 1) begin").unwrap();
+        if row + 1 < r {
+            writeln!(init, "      ps_{row}[pc] = {p}'d0;").unwrap();
+        }
+        writeln!(init, "      bk_{row}[pc] = {nb}'d0;").unwrap();
+        writeln!(init, "      sb_{row}[pc] = 1'd0;").unwrap();
+        writeln!(init, "   end").unwrap();
+    }
+    // South row (row R - 1): non-blocking, before the rows north of it change.
+    for col in 0..c {
+        let sp = format!("sp_{col}");
+        reg(&mut v, &mut init, &sp, p);
+        let north = if r == 1 { format!("{p}'d0") } else { format!("ps_{}[{col}]", r - 2) };
+        writeln!(clocked, "   {sp} <= {};", sum(&north, r - 1, &col.to_string())).unwrap();
+    }
+    // Rows R - 2 down to 0 (row 0 from a zero partial sum).
+    for row in (0..r.saturating_sub(1)).rev() {
+        let north = if row == 0 { format!("{p}'d0") } else { format!("ps_{}[pc]", row - 1) };
+        writeln!(clocked, "   for (pc = 0; pc < {c}; pc = pc + 1) ps_{row}[pc] = {};", sum(&north, row, "pc")).unwrap();
+    }
+    // The registered selects, from the banks as they were before this edge.
+    for row in 0..r {
+        writeln!(clocked, "   for (pc = 0; pc < {c}; pc = pc + 1) sb_{row}[pc] = |(bk_{row}[pc] & se_{row});").unwrap();
+    }
+    // The banks, written only in a beat's cycle: beat g holds stream bits
+    // [g·WB, (g+1)·WB), stream bit i is PE (i mod R, i div R). Only the
+    // enabled beat's group runs (nearly every cycle none or one).
     for g in 0..b {
         writeln!(clocked, "   if (we_{g} != {nb}'d0) begin").unwrap();
         for i in g * wb..(g + 1) * wb {
-            let (row, col) = (i % r, i / r);
-            let bk = format!("bk_{row}_{col}");
-            writeln!(clocked, "      {bk} <= {} ? ({bk} | we_{g}) : ({bk} & ~we_{g});", bit("wb", wb, i % wb)).unwrap();
+            let bk = format!("bk_{}[{}]", i % r, i / r);
+            writeln!(clocked, "      {bk} = {} ? ({bk} | we_{g}) : ({bk} & ~we_{g});", bit("wb", wb, i % wb)).unwrap();
         }
         writeln!(clocked, "   end").unwrap();
     }
-    // The PEs: the registered select, psum_in ± lane (− as + !lane + 1).
-    for col in 0..c {
-        for row in 0..r {
-            let (ps, bk, sb) = (format!("ps_{row}_{col}"), format!("bk_{row}_{col}"), format!("sb_{row}_{col}"));
-            reg(&mut v, &mut init, &ps, p);
-            reg(&mut v, &mut init, &bk, nb);
-            reg(&mut v, &mut init, &sb, 1);
-            writeln!(clocked, "   {sb} <= |({bk} & se_{row});").unwrap();
-            let north = if row == 0 { format!("{p}'d0") } else { format!("ps_{}_{col}", row - 1) };
-            writeln!(clocked, "   {ps} <= {north} + (ln_{row} ^ {{{p}{{{sb}}}}}) + {{{}'d0, {sb}}};", p - 1).unwrap();
-        }
-    }
-    let psums: Vec<String> = (0..c).rev().map(|col| format!("ps_{}_{col}", r - 1)).collect();
+    let psums: Vec<String> = (0..c).rev().map(|col| format!("sp_{col}")).collect();
     writeln!(v, "assign south_psums = {{{}}};", psums.join(", ")).unwrap();
     let last = format!("tg_{}", r - 1);
     writeln!(v, "assign south_valid = {last}[0];").unwrap();
     writeln!(v, "assign south_first = {last}[1];").unwrap();
     writeln!(v, "assign south_acc = {last}[2];").unwrap();
     writeln!(v, "assign south_accbank = {last}[3];").unwrap();
-    format!("{v}initial begin\n{init}end\nalways @(posedge clock) begin\n{clocked}end\n")
+    format!("{v}initial begin\n{init}end\n/* verilator lint_off BLKSEQ */\nalways @(posedge clock) begin\n{clocked}end\n/* verilator lint_on BLKSEQ */\n")
 }

@@ -29,6 +29,11 @@ extern "C" {
     /// Copies up to `n` words of a port into `words`; returns the port's width in words.
     pub fn onebit_sim_get_words(m: *mut c_void, port: c_int, words: *mut u32, n: c_int) -> c_int;
     pub fn onebit_sim_eval(m: *mut c_void);
+    /// A rising edge in one eval, leaving the clock at 0 (shim.cpp `rise`);
+    /// returns 0, having done nothing, where the model cannot.
+    pub fn onebit_sim_rise(m: *mut c_void) -> c_int;
+    /// 1 when `onebit_sim_rise` works for this model.
+    pub fn onebit_sim_fast_edge(m: *mut c_void) -> c_int;
     pub fn onebit_sim_trace_open(m: *mut c_void, path: *const c_char) -> c_int;
     pub fn onebit_sim_trace_dump(m: *mut c_void, time: u64);
 }

@@ -45,11 +45,15 @@ struct Model {
     virtual uint64_t get_port(int port) = 0;
     virtual int get_port_words(int port, uint32_t* w, int n) = 0;
     virtual void eval() = 0;
+    // The clock's rising edge in one eval() (see ModelT::rise); false where
+    // this Verilator's model has no edge-trigger member to lower.
+    virtual bool rise() = 0;
+    virtual bool fast_edge() const = 0;
     virtual bool traced() const = 0;
     virtual void attach_trace(VerilatedVcdC* t) = 0;
 };
 
-template <class V, bool TRACED> struct ModelT : Model {
+template <class V, bool TRACED, bool FAST_EDGE> struct ModelT : Model {
     V* top;
     ModelT(int tracing, uint32_t seed, int x_random) {
         ctx.traceEverOn(tracing != 0);
@@ -95,6 +99,21 @@ template <class V, bool TRACED> struct ModelT : Model {
         return 0;
     }
     void eval() override { top->eval(); }
+    // clock = 1 and one eval(), after the previous rise left clock at 0
+    // without an eval: the trigger compares the clock with the value it
+    // held at the last eval(), so set that to 0 first (what an eval with
+    // clock = 0 would have recorded). The design has no falling-edge logic.
+    bool rise() override {
+        if constexpr (FAST_EDGE) {
+            top->rootp->__Vtrigrprev__TOP__clock = 0;
+            top->clock = 1;
+            top->eval();
+            top->clock = 0;
+            return true;
+        }
+        return false;
+    }
+    bool fast_edge() const override { return FAST_EDGE; }
     bool traced() const override { return TRACED; }
     void attach_trace(VerilatedVcdC* t) override {
         if constexpr (TRACED) top->trace(t, 99);
@@ -104,9 +123,9 @@ template <class V, bool TRACED> struct ModelT : Model {
 
 extern "C" {
 void* onebit_sim_new(const char* preset, int tracing, uint32_t seed, int x_random) {
-#define MODEL(name, cls, traced) \
+#define MODEL(name, cls, traced, fast_edge) \
     if (std::strcmp(preset, #name) == 0 && (tracing != 0) == (traced != 0)) \
-        return static_cast<Model*>(new ModelT<cls, traced != 0>(tracing, seed, x_random));
+        return static_cast<Model*>(new ModelT<cls, traced != 0, fast_edge != 0>(tracing, seed, x_random));
     ONEBIT_MODELS
 #undef MODEL
     return nullptr;
@@ -118,6 +137,8 @@ int onebit_sim_get_words(void* m, int port, uint32_t* words, int n) {
     return static_cast<Model*>(m)->get_port_words(port, words, n);
 }
 void onebit_sim_eval(void* m) { static_cast<Model*>(m)->eval(); }
+int onebit_sim_rise(void* m) { return static_cast<Model*>(m)->rise() ? 1 : 0; }
+int onebit_sim_fast_edge(void* m) { return static_cast<Model*>(m)->fast_edge() ? 1 : 0; }
 int onebit_sim_trace_open(void* m, const char* path) {
     Model* model = static_cast<Model*>(m);
     if (model->tfp) return 1;
