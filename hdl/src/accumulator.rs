@@ -315,3 +315,200 @@ end
         w1 = words - 1,
     )
 }
+
+/// `AccumulatorBank`: the C column accumulators as one block. Its rust-hdl
+/// model is C [`OutputAccumulator`]s side by side; its Verilog
+/// ([`accumulator_bank_verilog`]) keeps each column's two RAM banks, read and
+/// write registers and adder, but holds the token counter, the write stage's
+/// address, bank and flags, the forwarding compare and the drain bank once
+/// for all columns: every column receives the same `valid_in`, `first_in`,
+/// `acc_in`, `bank_in` and drain controls, so those registers were C equal
+/// copies (which yosys's `opt_merge` already folds into one in synthesis),
+/// and the Verilated model evaluated each of them C times per cycle.
+///
+/// Ports: as [`OutputAccumulator`]'s, with `psum_in` (C·P bits, column c in
+/// bits [c·P, (c+1)·P)) and `acc_out` (C·ACC bits, column c in bits
+/// [c·ACC, (c+1)·ACC)) for all columns.
+#[derive(LogicBlock)]
+pub struct AccumulatorBank<const C: usize, const P: usize, const ACC: usize, const AD: usize, const CP: usize, const CA: usize> {
+    pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
+    pub psum_in: Signal<In, Bits<CP>>,
+    pub valid_in: Signal<In, Bit>,
+    pub first_in: Signal<In, Bit>,
+    pub acc_in: Signal<In, Bit>,
+    pub bank_in: Signal<In, Bit>,
+    pub drain_rd: Signal<In, Bit>,
+    pub drain_bank: Signal<In, Bit>,
+    pub drain_addr: Signal<In, Bits<AD>>,
+    pub acc_out: Signal<Out, Bits<CA>>,
+    cols: Vec<OutputAccumulator<P, ACC, AD>>,
+    forward: Constant<Bit>,
+}
+
+impl<const C: usize, const P: usize, const ACC: usize, const AD: usize, const CP: usize, const CA: usize>
+    AccumulatorBank<C, P, ACC, AD, CP, CA>
+{
+    /// `forward` as for [`OutputAccumulator::new`].
+    pub fn new(forward: bool) -> Self {
+        assert_eq!(CP, C * P, "CP must be C·P");
+        assert_eq!(CA, C * ACC, "CA must be C·ACC");
+        Self {
+            clock: Default::default(),
+            reset: Default::default(),
+            psum_in: Default::default(),
+            valid_in: Default::default(),
+            first_in: Default::default(),
+            acc_in: Default::default(),
+            bank_in: Default::default(),
+            drain_rd: Default::default(),
+            drain_bank: Default::default(),
+            drain_addr: Default::default(),
+            acc_out: Default::default(),
+            cols: (0..C).map(|_| OutputAccumulator::new(forward)).collect(),
+            forward: Constant::new(forward),
+        }
+    }
+}
+
+impl<const C: usize, const P: usize, const ACC: usize, const AD: usize, const CP: usize, const CA: usize> Logic
+    for AccumulatorBank<C, P, ACC, AD, CP, CA>
+{
+    fn update(&mut self) {
+        let psums = self.psum_in.val();
+        let mut out = Bits::<CA>::default();
+        for (c, a) in self.cols.iter_mut().enumerate() {
+            a.clock.next = self.clock.val();
+            a.reset.next = self.reset.val();
+            a.psum_in.next = psums.get_bits::<P>(c * P);
+            a.valid_in.next = self.valid_in.val();
+            a.first_in.next = self.first_in.val();
+            a.acc_in.next = self.acc_in.val();
+            a.bank_in.next = self.bank_in.val();
+            a.drain_rd.next = self.drain_rd.val();
+            a.drain_bank.next = self.drain_bank.val();
+            a.drain_addr.next = self.drain_addr.val();
+            out.set_bits::<ACC>(c * ACC, a.acc_out.val());
+        }
+        self.acc_out.next = out;
+    }
+
+    fn connect(&mut self) {
+        for a in &mut self.cols {
+            a.clock.connect();
+            a.reset.connect();
+            a.psum_in.connect();
+            a.valid_in.connect();
+            a.first_in.connect();
+            a.acc_in.connect();
+            a.bank_in.connect();
+            a.drain_rd.connect();
+            a.drain_bank.connect();
+            a.drain_addr.connect();
+        }
+        self.acc_out.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        // Written as Verilog (`update()` above is its rust-hdl model; the
+        // co-simulation tests compare them).
+        Verilog::Wrapper(Wrapper {
+            code: accumulator_bank_verilog(C, P, ACC, AD, self.forward.val()),
+            cores: String::new(),
+        })
+    }
+}
+
+/// The bank's Verilog body: [`accumulator_verilog`]'s timing, with the
+/// registers every column shares written once and each column's own (`mem0_c`,
+/// `mem1_c`, `rd0_c`, `rd1_c`, `wr_psum_c`, `fwd_sum_c`) suffixed with its
+/// index. Each column's RAMs are read and written in their own clocked blocks,
+/// so yosys still infers one pair of block RAMs per column.
+pub fn accumulator_bank_verilog(c: usize, p: usize, acc: usize, ad: usize, forward: bool) -> String {
+    use std::fmt::Write;
+    let (a1, ad1) = (acc - 1, ad - 1);
+    let w1 = (1usize << ad) - 1;
+    let hit = if forward {
+        "fwd_valid & (fwd_bank == wr_bank) & (fwd_addr == wr_addr)"
+    } else {
+        "1'b0"
+    };
+    let mut v = format!(
+        "reg [{ad1}:0] next_token;
+reg wr_valid;
+reg wr_acc;
+reg wr_bank;
+reg [{ad1}:0] wr_addr;
+reg fwd_valid;
+reg fwd_bank;
+reg [{ad1}:0] fwd_addr;
+reg out_bank;
+wire [{ad1}:0] token = first_in ? {ad}'d0 : next_token;
+wire [{ad1}:0] ra0 = (drain_rd & ~drain_bank) ? drain_addr : token;
+wire [{ad1}:0] ra1 = (drain_rd & drain_bank) ? drain_addr : token;
+wire fwd_hit = {hit};
+"
+    );
+    let mut init = format!(
+        "   next_token = {ad}'d0;
+   wr_valid = 1'd0;
+   wr_acc = 1'd0;
+   wr_bank = 1'd0;
+   wr_addr = {ad}'d0;
+   fwd_valid = 1'd0;
+   fwd_bank = 1'd0;
+   fwd_addr = {ad}'d0;
+   out_bank = 1'd0;
+"
+    );
+    let mut clocked = format!(
+        "   if (valid_in) next_token <= token + {ad}'d1;
+   wr_valid <= valid_in & ~reset;
+   wr_acc <= acc_in;
+   wr_bank <= bank_in;
+   wr_addr <= token;
+   fwd_valid <= wr_valid & ~reset;
+   fwd_bank <= wr_bank;
+   fwd_addr <= wr_addr;
+   out_bank <= drain_bank;
+",
+    );
+    let mut outs = vec![];
+    for col in 0..c {
+        let psum = format!("psum_in[{}:{}]", col * p + p - 1, col * p);
+        let ext = crate::util::vsext(&format!("psum_{col}"), p, acc);
+        write!(
+            v,
+            "reg [{a1}:0] mem0_{col} [0:{w1}];
+reg [{a1}:0] mem1_{col} [0:{w1}];
+reg [{a1}:0] rd0_{col};
+reg [{a1}:0] rd1_{col};
+reg [{a1}:0] wr_psum_{col};
+reg [{a1}:0] fwd_sum_{col};
+wire [{}:0] psum_{col} = {psum};
+wire [{a1}:0] old_{col} = fwd_hit ? fwd_sum_{col} : (wr_bank ? rd1_{col} : rd0_{col});
+wire [{a1}:0] sum_{col} = wr_acc ? old_{col} + wr_psum_{col} : wr_psum_{col};
+always @(posedge clock) begin
+   rd0_{col} <= mem0_{col}[ra0];
+end
+always @(posedge clock) begin
+   rd1_{col} <= mem1_{col}[ra1];
+end
+always @(posedge clock) begin
+   if (wr_valid & ~wr_bank) mem0_{col}[wr_addr] <= sum_{col};
+end
+always @(posedge clock) begin
+   if (wr_valid & wr_bank) mem1_{col}[wr_addr] <= sum_{col};
+end
+",
+            p - 1
+        )
+        .unwrap();
+        writeln!(init, "   wr_psum_{col} = {acc}'d0;\n   fwd_sum_{col} = {acc}'d0;").unwrap();
+        writeln!(clocked, "   wr_psum_{col} <= {ext};\n   fwd_sum_{col} <= sum_{col};").unwrap();
+        outs.push(format!("(out_bank ? rd1_{col} : rd0_{col})"));
+    }
+    outs.reverse();
+    writeln!(v, "assign acc_out = {{{}}};", outs.join(", ")).unwrap();
+    format!("{v}initial begin\n{init}end\nalways @(posedge clock) begin\n{clocked}end\n")
+}

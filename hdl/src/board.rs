@@ -45,6 +45,7 @@ pub struct BridgedAccelerator<
     const AD: usize,
     const RL: usize,
     const CP: usize,
+    const CA: usize,
     const NB: usize,
     const B: usize,
     const OW: usize,
@@ -64,7 +65,7 @@ pub struct BridgedAccelerator<
     pub tx_ready: Signal<In, Bit>,
     pub bad_header: Signal<Out, Bit>,
     bridge: ByteStreamBridge<WB, X, S, OB, SR, BB>,
-    accel: OneBitAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB>,
+    accel: OneBitAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, CA, NB, B, OW, NOB, S, OB>,
 }
 
 impl<
@@ -82,6 +83,7 @@ impl<
         const AD: usize,
         const RL: usize,
         const CP: usize,
+        const CA: usize,
         const NB: usize,
         const B: usize,
         const OW: usize,
@@ -90,7 +92,7 @@ impl<
         const OB: usize,
         const SR: usize,
         const BB: usize,
-    > BridgedAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB, SR, BB>
+    > BridgedAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, CA, NB, B, OW, NOB, S, OB, SR, BB>
 {
     pub fn new(cfg: &ArrayConfig) -> Result<Self, BuildError> {
         let accel = OneBitAccelerator::new(cfg)?;
@@ -125,6 +127,7 @@ impl<
         const AD: usize,
         const RL: usize,
         const CP: usize,
+        const CA: usize,
         const NB: usize,
         const B: usize,
         const OW: usize,
@@ -133,7 +136,7 @@ impl<
         const OB: usize,
         const SR: usize,
         const BB: usize,
-    > Logic for BridgedAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB, SR, BB>
+    > Logic for BridgedAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, CA, NB, B, OW, NOB, S, OB, SR, BB>
 {
     #[hdl_gen]
     fn update(&mut self) {
@@ -182,6 +185,7 @@ pub struct OneBitBoard<
     const AD: usize,
     const RL: usize,
     const CP: usize,
+    const CA: usize,
     const NB: usize,
     const B: usize,
     const OW: usize,
@@ -198,7 +202,7 @@ pub struct OneBitBoard<
     pub led_alive: Signal<Out, Bit>,
     receiver: UartRx,
     transmitter: UartTx,
-    core: BridgedAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB, SR, BB>,
+    core: BridgedAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, CA, NB, B, OW, NOB, S, OB, SR, BB>,
     blink: DFF<Bits<24>>,
     rx_low: DFF<Bits<24>>,
     holdoff: DFF<Bits<24>>,
@@ -224,6 +228,7 @@ impl<
         const AD: usize,
         const RL: usize,
         const CP: usize,
+        const CA: usize,
         const NB: usize,
         const B: usize,
         const OW: usize,
@@ -232,7 +237,7 @@ impl<
         const OB: usize,
         const SR: usize,
         const BB: usize,
-    > OneBitBoard<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB, SR, BB>
+    > OneBitBoard<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, CA, NB, B, OW, NOB, S, OB, SR, BB>
 {
     /// The board top for `cfg` on a board clocked at `clock_hz`, with a UART
     /// at `baud` (8N1; the bit time is rounded to whole cycles, see
@@ -285,6 +290,7 @@ impl<
         const AD: usize,
         const RL: usize,
         const CP: usize,
+        const CA: usize,
         const NB: usize,
         const B: usize,
         const OW: usize,
@@ -293,7 +299,7 @@ impl<
         const OB: usize,
         const SR: usize,
         const BB: usize,
-    > Logic for OneBitBoard<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB, SR, BB>
+    > Logic for OneBitBoard<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, CA, NB, B, OW, NOB, S, OB, SR, BB>
 {
     #[hdl_gen]
     fn update(&mut self) {
@@ -357,10 +363,10 @@ macro_rules! board_for {
             pub const SR: usize = $crate::bridge::shift_register_bits(&CONFIG);
             pub const BB: usize = $crate::bridge::output_buffer_bits(&CONFIG);
             pub type Bridged = $crate::board::BridgedAccelerator<
-                R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB, SR, BB,
+                R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, CA, NB, B, OW, NOB, S, OB, SR, BB,
             >;
             pub type Board =
-                $crate::board::OneBitBoard<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB, SR, BB>;
+                $crate::board::OneBitBoard<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, CA, NB, B, OW, NOB, S, OB, SR, BB>;
             /// Bridge + accelerator, connected and ready to simulate.
             pub fn build_bridged() -> Result<Bridged, $crate::top::BuildError> {
                 use $crate::rust_hdl::prelude::Block;
@@ -409,6 +415,7 @@ impl<
         const AD: usize,
         const RL: usize,
         const CP: usize,
+        const CA: usize,
         const NB: usize,
         const B: usize,
         const OW: usize,
@@ -418,7 +425,7 @@ impl<
         const SR: usize,
         const BB: usize,
     > onebit_core::ports::BytePorts
-    for BridgedAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB, SR, BB>
+    for BridgedAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, CA, NB, B, OW, NOB, S, OB, SR, BB>
 {
     fn set_reset(&mut self, reset: bool) {
         self.reset.next = reset;

@@ -73,13 +73,14 @@ impl<
         const AD: usize,
         const RL: usize,
         const CP: usize,
+        const CA: usize,
         const NB: usize,
         const B: usize,
         const OW: usize,
         const NOB: usize,
         const S: usize,
         const OB: usize,
-    > DevicePorts for OneBitAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB>
+    > DevicePorts for OneBitAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, CA, NB, B, OW, NOB, S, OB>
 {
     fn set_reset(&mut self, reset: bool) {
         self.reset.next = reset;

@@ -25,7 +25,7 @@ pub mod uart;
 pub mod util;
 pub mod verilog;
 
-pub use accumulator::OutputAccumulator;
+pub use accumulator::{AccumulatorBank, OutputAccumulator};
 pub use array::SystolicArray;
 pub use controller::Controller;
 pub use gscaler::GScaler;

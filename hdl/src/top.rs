@@ -19,11 +19,11 @@
 //! | `o_valid`, `o_ready` | out, in | 1   | output stream |
 //!
 //! Children: `ctl` ([`Controller`]), `gscalers` (R × [`GScaler`]), `array`
-//! ([`SystolicArray`]), `accs` (C × [`OutputAccumulator`]), `row` (C registers:
+//! ([`SystolicArray`]), `accs` ([`AccumulatorBank`]: C column accumulators), `row` (C registers:
 //! the drained token's sums), `h0`/`h1` (C registers each: the h banks of the
 //! two accumulator banks), `hscalers` (out_words_per_beat × [`HScaler`]).
 
-use crate::accumulator::OutputAccumulator;
+use crate::accumulator::AccumulatorBank;
 use crate::array::SystolicArray;
 use crate::controller::{Controller, Interlocks};
 use crate::gscaler::GScaler;
@@ -44,8 +44,8 @@ pub enum BuildError {
 }
 
 /// The const widths of one configuration, in this order: R, C, A, G, L, P,
-/// ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB.
-pub const WIDTHS: usize = 20;
+/// ACC, H, O, WB, X, AD, RL, CP, CA, NB, B, OW, NOB, S, OB.
+pub const WIDTHS: usize = 21;
 
 #[derive(LogicBlock)]
 pub struct OneBitAccelerator<
@@ -63,6 +63,7 @@ pub struct OneBitAccelerator<
     const AD: usize,
     const RL: usize,
     const CP: usize,
+    const CA: usize,
     const NB: usize,
     const B: usize,
     const OW: usize,
@@ -90,7 +91,7 @@ pub struct OneBitAccelerator<
     ctl: Controller<AD, NB, B, NOB>,
     gscalers: Vec<GScaler<A, G, L, NB>>,
     array: SystolicArray<R, C, L, P, WB, NB, B, RL, CP>,
-    accs: Vec<OutputAccumulator<P, ACC, AD>>,
+    accs: AccumulatorBank<C, P, ACC, AD, CP, CA>,
     row: Vec<DFF<Bits<ACC>>>,
     h0: Vec<DFF<Bits<H>>>,
     h1: Vec<DFF<Bits<H>>>,
@@ -124,17 +125,18 @@ impl<
         const AD: usize,
         const RL: usize,
         const CP: usize,
+        const CA: usize,
         const NB: usize,
         const B: usize,
         const OW: usize,
         const NOB: usize,
         const S: usize,
         const OB: usize,
-    > OneBitAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB>
+    > OneBitAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, CA, NB, B, OW, NOB, S, OB>
 {
     /// The const widths this type was instantiated with (see [`WIDTHS`]).
     pub fn widths() -> [usize; WIDTHS] {
-        [R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB]
+        [R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, CA, NB, B, OW, NOB, S, OB]
     }
 
     /// The widths `cfg` calls for (see [`WIDTHS`]).
@@ -154,6 +156,7 @@ impl<
             acc_address_bits(cfg),
             cfg.rows * cfg.lane_bits as usize,
             cfg.cols * cfg.psum_bits() as usize,
+            cfg.cols * cfg.acc_bits() as usize,
             cfg.weight_banks,
             cfg.beats_per_tile(),
             cfg.out_words_per_beat,
@@ -218,7 +221,7 @@ impl<
             ctl: Controller::new(&cfg, locks),
             gscalers: (0..R).map(|_| GScaler::new(&cfg)).collect(),
             array: SystolicArray::new(),
-            accs: (0..C).map(|_| OutputAccumulator::new(locks.forward)).collect(),
+            accs: AccumulatorBank::new(locks.forward),
             row: (0..C).map(|_| DFF::default()).collect(),
             h0: (0..C).map(|_| DFF::default()).collect(),
             h1: (0..C).map(|_| DFF::default()).collect(),
@@ -244,13 +247,14 @@ impl<
         const AD: usize,
         const RL: usize,
         const CP: usize,
+        const CA: usize,
         const NB: usize,
         const B: usize,
         const OW: usize,
         const NOB: usize,
         const S: usize,
         const OB: usize,
-    > Logic for OneBitAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB>
+    > Logic for OneBitAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, CA, NB, B, OW, NOB, S, OB>
 {
     fn update(&mut self) {
         let clock = self.clock.val();
@@ -306,20 +310,21 @@ impl<
             array.south_acc.val(),
             array.south_accbank.val(),
         );
+        let a = &mut self.accs;
+        a.clock.next = clock;
+        a.reset.next = reset;
+        a.psum_in.next = psums;
+        a.valid_in.next = valid;
+        a.first_in.next = first;
+        a.acc_in.next = acc;
+        a.bank_in.next = accbank;
+        a.drain_rd.next = self.ctl.drain_rd.val();
+        a.drain_bank.next = self.ctl.drain_bank.val();
+        a.drain_addr.next = self.ctl.drain_addr.val();
+        let sums = a.acc_out.val();
         for c in 0..C {
-            let a = &mut self.accs[c];
-            a.clock.next = clock;
-            a.reset.next = reset;
-            a.psum_in.next = psums.get_bits::<P>(c * P);
-            a.valid_in.next = valid;
-            a.first_in.next = first;
-            a.acc_in.next = acc;
-            a.bank_in.next = accbank;
-            a.drain_rd.next = self.ctl.drain_rd.val();
-            a.drain_bank.next = self.ctl.drain_bank.val();
-            a.drain_addr.next = self.ctl.drain_addr.val();
             self.row[c].clock.next = clock;
-            self.row[c].d.next = if row_load { a.acc_out.val() } else { self.row[c].q.val() };
+            self.row[c].d.next = if row_load { sums.get_bits::<ACC>(c * ACC) } else { self.row[c].q.val() };
             let h = scale.get_bits::<H>(c * H);
             self.h0[c].clock.next = clock;
             self.h1[c].clock.next = clock;
@@ -392,18 +397,17 @@ impl<
         a.w_group.connect();
         a.w_bank.connect();
         a.w_data.connect();
-        for a in &mut self.accs {
-            a.clock.connect();
-            a.reset.connect();
-            a.psum_in.connect();
-            a.valid_in.connect();
-            a.first_in.connect();
-            a.acc_in.connect();
-            a.bank_in.connect();
-            a.drain_rd.connect();
-            a.drain_bank.connect();
-            a.drain_addr.connect();
-        }
+        let a = &mut self.accs;
+        a.clock.connect();
+        a.reset.connect();
+        a.psum_in.connect();
+        a.valid_in.connect();
+        a.first_in.connect();
+        a.acc_in.connect();
+        a.bank_in.connect();
+        a.drain_rd.connect();
+        a.drain_bank.connect();
+        a.drain_addr.connect();
         for d in self.row.iter_mut() {
             d.clock.connect();
             d.d.connect();
@@ -468,26 +472,26 @@ impl<
         ] {
             n.wire(port, src);
         }
+        for (port, src) in [
+            ("clock", "clock"),
+            ("reset", "reset"),
+            ("psum_in", "array$south_psums"),
+            ("valid_in", "array$south_valid"),
+            ("first_in", "array$south_first"),
+            ("acc_in", "array$south_acc"),
+            ("bank_in", "array$south_accbank"),
+            ("drain_rd", "ctl$drain_rd"),
+            ("drain_bank", "ctl$drain_bank"),
+            ("drain_addr", "ctl$drain_addr"),
+        ] {
+            n.wire(&format!("accs${port}"), src);
+        }
         for c in 0..C {
-            for (port, src) in [
-                ("clock", "clock"),
-                ("reset", "reset"),
-                ("valid_in", "array$south_valid"),
-                ("first_in", "array$south_first"),
-                ("acc_in", "array$south_acc"),
-                ("bank_in", "array$south_accbank"),
-                ("drain_rd", "ctl$drain_rd"),
-                ("drain_bank", "ctl$drain_bank"),
-                ("drain_addr", "ctl$drain_addr"),
-            ] {
-                n.wire(&format!("accs${c}${port}"), src);
-            }
-            n.from_slice(&format!("accs${c}$psum_in"), "array$south_psums", c * P, P);
             // Row register and h banks: defaults first, then the loads, as
             // the `if`s of update() read.
             n.wire(&format!("row${c}$clock"), "clock");
             n.wire(&format!("row${c}$d"), &format!("row${c}$q"));
-            n.when("ctl$row_load", |n| n.wire(&format!("row${c}$d"), &format!("accs${c}$acc_out")));
+            n.when("ctl$row_load", |n| n.from_slice(&format!("row${c}$d"), "accs$acc_out", c * ACC, ACC));
             for (bank, name) in [(0, "h0"), (1, "h1")] {
                 n.wire(&format!("{name}${c}$clock"), "clock");
                 n.wire(&format!("{name}${c}$d"), &format!("{name}${c}$q"));
@@ -551,6 +555,7 @@ macro_rules! accelerator_for {
             pub const AD: usize = $crate::top::acc_address_bits(&CONFIG);
             pub const RL: usize = R * L;
             pub const CP: usize = C * P;
+            pub const CA: usize = C * ACC;
             pub const NB: usize = CONFIG.weight_banks;
             pub const B: usize = CONFIG.beats_per_tile();
             pub const OW: usize = CONFIG.out_words_per_beat;
@@ -558,7 +563,7 @@ macro_rules! accelerator_for {
             pub const S: usize = CONFIG.scale_beat_bits();
             pub const OB: usize = CONFIG.out_beat_bits();
             pub type Accelerator =
-                $crate::OneBitAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, NB, B, OW, NOB, S, OB>;
+                $crate::OneBitAccelerator<R, C, A, G, L, P, ACC, H, O, WB, X, AD, RL, CP, CA, NB, B, OW, NOB, S, OB>;
             /// The accelerator for this configuration, connected and ready to simulate.
             pub fn build() -> Result<Accelerator, $crate::top::BuildError> {
                 build_with(Default::default())
