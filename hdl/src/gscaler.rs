@@ -233,3 +233,167 @@ pub fn gscaler_verilog(a: usize, g: usize, l: usize, nb: usize, shift: usize, m:
     .unwrap();
     v
 }
+
+/// `GScalerBank`: the array's R g scalers as one block. Its rust-hdl model is
+/// R [`GScaler`]s; its Verilog ([`gscaler_bank_verilog`]) computes every
+/// row's lane in one loop over the rows (the g banks as arrays indexed by
+/// row), so the Verilated model runs one short loop per cycle instead of R
+/// copies of the scaler, and evaluates the products at the clock edge only
+/// (each `GScaler`'s product was a net of the `x_data` input, evaluated
+/// whenever the inputs were).
+///
+/// Ports: `clock`, `g_wr` and `sel` as [`GScaler`]'s; `x_in` (X = R·A bits,
+/// row r in bits [r·A, (r+1)·A)), `g_in` (the scale beat, S bits, row r's g
+/// in bits [r·G, (r+1)·G)), `lane_out` (RL = R·L bits, row r's lane in bits
+/// [r·L, (r+1)·L)).
+#[derive(LogicBlock)]
+pub struct GScalerBank<
+    const R: usize,
+    const A: usize,
+    const G: usize,
+    const L: usize,
+    const NB: usize,
+    const X: usize,
+    const S: usize,
+    const RL: usize,
+> {
+    pub clock: Signal<In, Clock>,
+    pub x_in: Signal<In, Bits<X>>,
+    pub g_in: Signal<In, Bits<S>>,
+    pub g_wr: Signal<In, Bits<NB>>,
+    pub sel: Signal<In, Bits<NB>>,
+    pub lane_out: Signal<Out, Bits<RL>>,
+    rows: Vec<GScaler<A, G, L, NB>>,
+}
+
+impl<const R: usize, const A: usize, const G: usize, const L: usize, const NB: usize, const X: usize, const S: usize, const RL: usize>
+    GScalerBank<R, A, G, L, NB, X, S, RL>
+{
+    pub fn new(cfg: &ArrayConfig) -> Self {
+        assert_eq!((R, X, S, RL), (cfg.rows, R * A, cfg.scale_beat_bits(), R * L));
+        Self {
+            clock: Default::default(),
+            x_in: Default::default(),
+            g_in: Default::default(),
+            g_wr: Default::default(),
+            sel: Default::default(),
+            lane_out: Default::default(),
+            rows: (0..R).map(|_| GScaler::new(cfg)).collect(),
+        }
+    }
+}
+
+impl<const R: usize, const A: usize, const G: usize, const L: usize, const NB: usize, const X: usize, const S: usize, const RL: usize> Logic
+    for GScalerBank<R, A, G, L, NB, X, S, RL>
+{
+    fn update(&mut self) {
+        let (x, g) = (self.x_in.val(), self.g_in.val());
+        let mut lanes = Bits::<RL>::default();
+        for (r, s) in self.rows.iter_mut().enumerate() {
+            s.clock.next = self.clock.val();
+            s.x_in.next = x.get_bits::<A>(r * A);
+            s.g_in.next = g.get_bits::<G>(r * G);
+            s.g_wr.next = self.g_wr.val();
+            s.sel.next = self.sel.val();
+            lanes.set_bits::<L>(r * L, s.lane_out.val());
+        }
+        self.lane_out.next = lanes;
+    }
+
+    fn connect(&mut self) {
+        for s in &mut self.rows {
+            s.clock.connect();
+            s.x_in.connect();
+            s.g_in.connect();
+            s.g_wr.connect();
+            s.sel.connect();
+        }
+        self.lane_out.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        // Written as Verilog (`update()` above is its rust-hdl model; the
+        // co-simulation tests compare them).
+        Verilog::Wrapper(Wrapper {
+            code: gscaler_bank_verilog(R, A, G, L, NB, S, self.rows[0].shift.val().index(), self.rows[0].lane_max.val().to_u64() as i64),
+            cores: String::new(),
+        })
+    }
+}
+
+/// The bank's Verilog body: [`gscaler_verilog`]'s arithmetic for every row in
+/// one loop. `gb_b[r]` is row r's g bank b; the loop's temporaries (`gu`,
+/// `pd`, `ln`) are assigned before they are read, so they are nets in
+/// synthesis, and the lanes the array reads at the same edge are the
+/// non-blocking registers `lane_r`. Registers power up to 0.
+pub fn gscaler_bank_verilog(r: usize, a: usize, g: usize, l: usize, nb: usize, s: usize, shift: usize, m: i64) -> String {
+    use std::fmt::Write;
+    let pw = (a + g).max(l + shift) + 2;
+    let mut v = String::new();
+    if s > r * g {
+        // A DRAIN's h values make the scale beat wider than the g values.
+        writeln!(v, "wire unused_g_in = ^g_in[{}:{}];", s - 1, r * g).unwrap();
+    }
+    let mut init = String::new();
+    for b in 0..nb {
+        writeln!(v, "(* mem2reg *) reg [{}:0] gb_{b} [0:{}];", g - 1, r - 1).unwrap();
+    }
+    writeln!(v, "wire [{}:0] xr [0:{}];", a - 1, r - 1).unwrap();
+    writeln!(v, "wire [{}:0] gi [0:{}];", g - 1, r - 1).unwrap();
+    writeln!(v, "(* mem2reg *) reg [{}:0] ln [0:{}];", l - 1, r - 1).unwrap();
+    writeln!(v, "reg [{}:0] gu;", g - 1).unwrap();
+    writeln!(v, "reg signed [{}:0] pd;", pw - 1).unwrap();
+    writeln!(v, "reg [31:0] pr;").unwrap();
+    let mut lanes = vec![];
+    for row in 0..r {
+        writeln!(v, "assign xr[{row}] = x_in[{}:{}];", row * a + a - 1, row * a).unwrap();
+        writeln!(v, "assign gi[{row}] = g_in[{}:{}];", row * g + g - 1, row * g).unwrap();
+        writeln!(v, "reg [{}:0] lane_{row};", l - 1).unwrap();
+        writeln!(init, "   lane_{row} = {l}'d0;").unwrap();
+        lanes.push(format!("lane_{row}"));
+    }
+    lanes.reverse();
+    writeln!(v, "assign lane_out = {{{}}};", lanes.join(", ")).unwrap();
+    writeln!(init, "   for (pr = 0; pr < {r}; pr = pr + 1) begin").unwrap();
+    for b in 0..nb {
+        writeln!(init, "      gb_{b}[pr] = {g}'d0;").unwrap();
+    }
+    writeln!(init, "      ln[pr] = {l}'d0;\n   end").unwrap();
+    // The highest selected bank wins, as in `GScaler::update()`.
+    let mut used = "gb_0[pr]".to_string();
+    for b in 0..nb {
+        used = format!("(sel[{b}] ? gb_{b}[pr] : {used})");
+    }
+    let round = if shift == 0 { 0 } else { 1i64 << (shift - 1) };
+    let mut c = String::new();
+    writeln!(c, "   for (pr = 0; pr < {r}; pr = pr + 1) begin").unwrap();
+    writeln!(c, "      gu = {used};").unwrap();
+    // The product alone in a signed context (a signed multiply, as
+    // `gscaler_verilog`'s `product` net): with the unsigned rounding literal
+    // in the same expression the multiply is unsigned, which computes the
+    // same bits but which yosys's iCE40 DSP mapping got wrong (the t4x3
+    // iCE40 netlist replay failed).
+    writeln!(c, "      pd = $signed({}) * $signed({});", vsext("xr[pr]", a, pw), vsext("gu", g, pw)).unwrap();
+    writeln!(c, "      pd = pd + {};", vlit(pw, round)).unwrap();
+    writeln!(
+        c,
+        "      ln[pr] = (pd >= $signed({})) ? {} : ((pd < $signed({})) ? {} : pd[{}:{}]);",
+        vlit(pw, (m + 1) << shift),
+        vlit(l, m),
+        vlit(pw, (-m) << shift),
+        vlit(l, -m),
+        shift + l - 1,
+        shift
+    )
+    .unwrap();
+    writeln!(c, "   end").unwrap();
+    for row in 0..r {
+        writeln!(c, "   lane_{row} <= ln[{row}];").unwrap();
+    }
+    // The g banks after the lanes read them (a scale beat and a token in the
+    // same cycle: the token uses the bank's old value, as a register would).
+    for b in 0..nb {
+        writeln!(c, "   if (g_wr[{b}]) for (pr = 0; pr < {r}; pr = pr + 1) gb_{b}[pr] = gi[pr];").unwrap();
+    }
+    format!("{v}initial begin\n{init}end\n/* verilator lint_off BLKSEQ */\nalways @(posedge clock) begin\n{c}end\n/* verilator lint_on BLKSEQ */\n")
+}

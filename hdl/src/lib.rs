@@ -28,7 +28,7 @@ pub mod verilog;
 pub use accumulator::{AccumulatorBank, OutputAccumulator};
 pub use array::SystolicArray;
 pub use controller::Controller;
-pub use gscaler::GScaler;
+pub use gscaler::{GScaler, GScalerBank};
 pub use hscaler::HScaler;
 pub use pe::SignAccumulatePe;
 pub use top::OneBitAccelerator;

@@ -18,7 +18,7 @@
 //! | `o_data`    | out | out_beat_bits    | out_words_per_beat output words, word j in [j·O, (j+1)·O) |
 //! | `o_valid`, `o_ready` | out, in | 1   | output stream |
 //!
-//! Children: `ctl` ([`Controller`]), `gscalers` (R × [`GScaler`]), `array`
+//! Children: `ctl` ([`Controller`]), `gscalers` ([`GScalerBank`]: R g scalers), `array`
 //! ([`SystolicArray`]), `accs` ([`AccumulatorBank`]: C column accumulators), `row` (C registers:
 //! the drained token's sums), `h0`/`h1` (C registers each: the h banks of the
 //! two accumulator banks), `hscalers` (out_words_per_beat × [`HScaler`]).
@@ -26,7 +26,7 @@
 use crate::accumulator::AccumulatorBank;
 use crate::array::SystolicArray;
 use crate::controller::{Controller, Interlocks};
-use crate::gscaler::GScaler;
+use crate::gscaler::GScalerBank;
 use crate::hscaler::HScaler;
 use crate::netlist::{parity, Netlist};
 use onebit_core::ArrayConfig;
@@ -89,7 +89,7 @@ pub struct OneBitAccelerator<
     pub o_valid: Signal<Out, Bit>,
     pub o_ready: Signal<In, Bit>,
     ctl: Controller<AD, NB, B, NOB>,
-    gscalers: Vec<GScaler<A, G, L, NB>>,
+    gscalers: GScalerBank<R, A, G, L, NB, X, S, RL>,
     array: SystolicArray<R, C, L, P, WB, NB, B, RL, CP>,
     accs: AccumulatorBank<C, P, ACC, AD, CP, CA>,
     row: Vec<DFF<Bits<ACC>>>,
@@ -219,7 +219,7 @@ impl<
             o_valid: Default::default(),
             o_ready: Default::default(),
             ctl: Controller::new(&cfg, locks),
-            gscalers: (0..R).map(|_| GScaler::new(&cfg)).collect(),
+            gscalers: GScalerBank::new(&cfg),
             array: SystolicArray::new(),
             accs: AccumulatorBank::new(locks.forward),
             row: (0..C).map(|_| DFF::default()).collect(),
@@ -278,16 +278,13 @@ impl<
         let scale = self.s_data.val();
         // West: g scalers and the lanes they feed.
         let x = self.x_data.val();
-        let mut lanes = Bits::<RL>::default();
-        for r in 0..R {
-            let g = &mut self.gscalers[r];
-            g.clock.next = clock;
-            g.x_in.next = x.get_bits::<A>(r * A);
-            g.g_in.next = scale.get_bits::<G>(r * G);
-            g.g_wr.next = g_wr;
-            g.sel.next = run_sel;
-            lanes.set_bits::<L>(r * L, g.lane_out.val());
-        }
+        let g = &mut self.gscalers;
+        g.clock.next = clock;
+        g.x_in.next = x;
+        g.g_in.next = scale;
+        g.g_wr.next = g_wr;
+        g.sel.next = run_sel;
+        let lanes = g.lane_out.val();
         self.lanes.next = lanes;
         let array = &mut self.array;
         array.clock.next = clock;
@@ -376,13 +373,12 @@ impl<
         self.s_ready.connect();
         self.w_ready.connect();
         self.x_ready.connect();
-        for g in &mut self.gscalers {
-            g.clock.connect();
-            g.x_in.connect();
-            g.g_in.connect();
-            g.g_wr.connect();
-            g.sel.connect();
-        }
+        let g = &mut self.gscalers;
+        g.clock.connect();
+        g.x_in.connect();
+        g.g_in.connect();
+        g.g_wr.connect();
+        g.sel.connect();
         self.lanes.connect();
         let a = &mut self.array;
         a.clock.connect();
@@ -448,13 +444,15 @@ impl<
         ] {
             n.wire(port, src);
         }
-        for r in 0..R {
-            n.wire(&format!("gscalers${r}$clock"), "clock");
-            n.from_slice(&format!("gscalers${r}$x_in"), "x_data", r * A, A);
-            n.from_slice(&format!("gscalers${r}$g_in"), "s_data", r * G, G);
-            n.wire(&format!("gscalers${r}$g_wr"), "ctl$g_wr");
-            n.wire(&format!("gscalers${r}$sel"), "ctl$run_sel");
-            n.into_slice("lanes", r * L, L, &format!("gscalers${r}$lane_out"));
+        for (port, src) in [
+            ("gscalers$clock", "clock"),
+            ("gscalers$x_in", "x_data"),
+            ("gscalers$g_in", "s_data"),
+            ("gscalers$g_wr", "ctl$g_wr"),
+            ("gscalers$sel", "ctl$run_sel"),
+            ("lanes", "gscalers$lane_out"),
+        ] {
+            n.wire(port, src);
         }
         for (port, src) in [
             ("array$clock", "clock"),
