@@ -96,7 +96,6 @@ pub struct OneBitAccelerator<
     h0: Vec<DFF<Bits<H>>>,
     h1: Vec<DFF<Bits<H>>>,
     hscalers: Vec<HScaler<ACC, H, O>>,
-    lanes: Signal<Local, Bits<RL>>,
     unused_inputs: Signal<Local, Bit>,
 }
 
@@ -226,7 +225,6 @@ impl<
             h0: (0..C).map(|_| DFF::default()).collect(),
             h1: (0..C).map(|_| DFF::default()).collect(),
             hscalers: (0..OW).map(|_| HScaler::new(&cfg)).collect(),
-            lanes: Default::default(),
             unused_inputs: Default::default(),
         })
     }
@@ -285,7 +283,6 @@ impl<
         g.g_wr.next = g_wr;
         g.sel.next = run_sel;
         let lanes = g.lane_out.val();
-        self.lanes.next = lanes;
         let array = &mut self.array;
         array.clock.next = clock;
         array.reset.next = reset;
@@ -379,7 +376,6 @@ impl<
         g.g_in.connect();
         g.g_wr.connect();
         g.sel.connect();
-        self.lanes.connect();
         let a = &mut self.array;
         a.clock.connect();
         a.reset.connect();
@@ -450,14 +446,13 @@ impl<
             ("gscalers$g_in", "s_data"),
             ("gscalers$g_wr", "ctl$g_wr"),
             ("gscalers$sel", "ctl$run_sel"),
-            ("lanes", "gscalers$lane_out"),
         ] {
             n.wire(port, src);
         }
         for (port, src) in [
             ("array$clock", "clock"),
             ("array$reset", "reset"),
-            ("array$west_lanes", "lanes"),
+            ("array$west_lanes", "gscalers$lane_out"),
             ("array$west_sel", "ctl$run_sel"),
             ("array$west_valid", "ctl$tag_valid"),
             ("array$west_first", "ctl$tag_first"),
