@@ -117,16 +117,21 @@ impl ArrayConfig {
         out_words_per_beat: 1,
     };
 
-    /// 4×6 array for the iCEBreaker board's iCE40 UP5K, used by the bitstream
-    /// flow (docs/bitstream.md): the 8×8 `ICE40` array needs 10 multipliers
-    /// (8 g scalers + 2 for h) where the UP5K has 8 SB_MAC16, and a 6×8 board
-    /// top (8 multipliers) needs 5947 logic cells of the UP5K's 5280. 4 rows
-    /// need 6 multipliers; 6 columns need 24 of the 30 block RAMs (two
-    /// 22-bit accumulator banks per column, 4 SB_RAM40_4K: 8 columns would
-    /// need 32). Otherwise the same widths as `ICE40`.
+    /// 8×8 array for the iCEBreaker board's iCE40 UP5K, used by the bitstream
+    /// flow (docs/bitstream.md): the `ICE40` array with 2 weight banks
+    /// instead of 3 and accumulators for K up to 2048 (21 bits, out 21 bits)
+    /// instead of 4096, which with the iCE40 forms of the g scalers (two
+    /// rows per SB_MAC16) and of the accumulator RAMs (packed across
+    /// columns) fits 5174 of the 5280 logic cells, 6 of 8 DSPs and 22 of 30
+    /// block RAMs. The UART link (3 Mbaud, 0.3 MB/s) feeds weights far slower
+    /// than the array takes them, so the third bank, which keeps the weight
+    /// stream from waiting on tiles still in the array, would buy nothing on
+    /// this board; K 2048 covers SmolLM2-135M (K ≤ 1536). The `ICE40` preset
+    /// (3 banks, K 4096) needs 5601 (106 %).
     pub const ICE40_UP5K: ArrayConfig = ArrayConfig {
-        rows: 4,
-        cols: 6,
+        max_k: 2048,
+        out_bits: 21,
+        weight_banks: 2,
         ..ArrayConfig::ICE40
     };
 

@@ -474,21 +474,56 @@ wire fwd_hit = {hit};
 ",
     );
     let mut outs = vec![];
+    // A read of the address being written in the same cycle returns the old
+    // word in RTL simulation, but the forwarding register (`fwd_hit`)
+    // replaces exactly those reads, so the RAMs are marked `no_rw_check`:
+    // yosys need not emulate read-before-write in soft logic (on the iCE40 it
+    // added a bypass register and compare per RAM bit: 300 FF and about 400
+    // LUT4 for 8 columns).
+    // Per column: two RAMs (the generic form), or slices of one RAM per bank
+    // that holds every column's word of a token (`ONEBIT_PACKED_ACC_RAM`, the
+    // iCE40 synthesis: the columns share the addresses, so 8 columns of
+    // 22-bit words fill 11 SB_RAM40_4K per bank instead of 16).
+    let (mut per_col, mut per_col_blocks, mut cols) = (String::new(), String::new(), String::new());
+    let mut packed = format!(
+        "(* no_rw_check *) reg [{w}:0] mem0 [0:{w1}];
+(* no_rw_check *) reg [{w}:0] mem1 [0:{w1}];
+reg [{w}:0] rd0;
+reg [{w}:0] rd1;
+",
+        w = c * acc - 1
+    );
+    let mut packed_blocks = String::from(
+        "always @(posedge clock) begin
+   rd0 <= mem0[ra0];
+end
+always @(posedge clock) begin
+   rd1 <= mem1[ra1];
+end
+always @(posedge clock) begin
+   if (wr_valid & ~wr_bank) mem0[wr_addr] <= sum_all;
+end
+always @(posedge clock) begin
+   if (wr_valid & wr_bank) mem1[wr_addr] <= sum_all;
+end
+",
+    );
+    let mut sums = vec![];
     for col in 0..c {
         let psum = format!("psum_in[{}:{}]", col * p + p - 1, col * p);
         let ext = crate::util::vsext(&format!("psum_{col}"), p, acc);
         write!(
-            v,
-            "reg [{a1}:0] mem0_{col} [0:{w1}];
-reg [{a1}:0] mem1_{col} [0:{w1}];
+            per_col,
+            "(* no_rw_check *) reg [{a1}:0] mem0_{col} [0:{w1}];
+(* no_rw_check *) reg [{a1}:0] mem1_{col} [0:{w1}];
 reg [{a1}:0] rd0_{col};
 reg [{a1}:0] rd1_{col};
-reg [{a1}:0] wr_psum_{col};
-reg [{a1}:0] fwd_sum_{col};
-wire [{}:0] psum_{col} = {psum};
-wire [{a1}:0] old_{col} = fwd_hit ? fwd_sum_{col} : (wr_bank ? rd1_{col} : rd0_{col});
-wire [{a1}:0] sum_{col} = wr_acc ? old_{col} + wr_psum_{col} : wr_psum_{col};
-always @(posedge clock) begin
+"
+        )
+        .unwrap();
+        write!(
+            per_col_blocks,
+            "always @(posedge clock) begin
    rd0_{col} <= mem0_{col}[ra0];
 end
 always @(posedge clock) begin
@@ -500,6 +535,25 @@ end
 always @(posedge clock) begin
    if (wr_valid & wr_bank) mem1_{col}[wr_addr] <= sum_{col};
 end
+"
+        )
+        .unwrap();
+        write!(
+            packed,
+            "wire [{a1}:0] rd0_{col} = rd0[{hi}:{lo}];
+wire [{a1}:0] rd1_{col} = rd1[{hi}:{lo}];
+",
+            lo = col * acc,
+            hi = col * acc + a1
+        )
+        .unwrap();
+        write!(
+            cols,
+            "reg [{a1}:0] wr_psum_{col};
+reg [{a1}:0] fwd_sum_{col};
+wire [{}:0] psum_{col} = {psum};
+wire [{a1}:0] old_{col} = fwd_hit ? fwd_sum_{col} : (wr_bank ? rd1_{col} : rd0_{col});
+wire [{a1}:0] sum_{col} = wr_acc ? old_{col} + wr_psum_{col} : wr_psum_{col};
 ",
             p - 1
         )
@@ -507,7 +561,13 @@ end
         writeln!(init, "   wr_psum_{col} = {acc}'d0;\n   fwd_sum_{col} = {acc}'d0;").unwrap();
         writeln!(clocked, "   wr_psum_{col} <= {ext};\n   fwd_sum_{col} <= sum_{col};").unwrap();
         outs.push(format!("(out_bank ? rd1_{col} : rd0_{col})"));
+        sums.push(format!("sum_{col}"));
     }
+    sums.reverse();
+    packed_blocks = format!("wire [{}:0] sum_all = {{{}}};\n{packed_blocks}", c * acc - 1, sums.join(", "));
+    v = format!(
+        "{v}`ifdef ONEBIT_PACKED_ACC_RAM\n{packed}`else\n{per_col}`endif\n{cols}`ifdef ONEBIT_PACKED_ACC_RAM\n{packed_blocks}`else\n{per_col_blocks}`endif\n"
+    );
     outs.reverse();
     writeln!(v, "assign acc_out = {{{}}};", outs.join(", ")).unwrap();
     format!("{v}initial begin\n{init}end\nalways @(posedge clock) begin\n{clocked}end\n")

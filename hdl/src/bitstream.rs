@@ -36,7 +36,7 @@ pub struct Options {
     /// nextpnr placement seeds: each is placed and routed, the best Fmax is
     /// packed, and every seed's Fmax is recorded.
     pub seeds: Vec<u64>,
-    /// The array on the iCE40: ice40-up5k (4×6) or ice40 (8×8).
+    /// The array on the iCE40: ice40-up5k (8×8, 2 weight banks, K ≤ 2048) or ice40 (the 8×8 preset, 3 banks, K ≤ 4096).
     pub ice40_preset: String,
     /// Stop after synthesis: write the netlist and its `netlist.json` (what
     /// the post-synthesis check reads), skip place, route and packing, and
@@ -84,7 +84,7 @@ const ICE40: Target = Target {
     part: "iCE40UP5K-SG48",
     config: ArrayConfig::ICE40_UP5K,
     config_name: "ice40_up5k",
-    preset: "ICE40_UP5K (4x6)",
+    preset: "ICE40_UP5K (8x8)",
     board_clock_mhz: 12.0,
     // SB_PLL40_PAD: 12 MHz × 64 / 32 (Fmax 27.4 MHz measured with the 12 MHz constraint).
     clock_mhz: 24.0,
@@ -298,9 +298,10 @@ fn build(args: &Options, t: &Target) -> Result<Value> {
     } else {
         bail!("{}: no PLL for this family yet (clock {} MHz, board {} MHz)", t.name, t.clock_mhz, t.board_clock_mhz)
     };
+    let family = if t.name == "ice40" { verilog::Family::Ice40 } else { verilog::Family::Ecp5 };
     let reads = match pll {
-        Some(_) => "read_verilog -sv onebit_board.v board_pll.v;",
-        None => "read_verilog -sv onebit_board.v;",
+        Some(_) => format!("read_verilog -sv {} onebit_board.v board_pll.v;", family.defines()),
+        None => format!("read_verilog -sv {} onebit_board.v;", family.defines()),
     };
     // The PLL wrapper `board` is the top where there is a PLL, else the board top `top`.
     let top = if pll.is_some() { "board" } else { "top" };

@@ -395,5 +395,99 @@ pub fn gscaler_bank_verilog(r: usize, a: usize, g: usize, l: usize, nb: usize, s
     for b in 0..nb {
         writeln!(c, "   if (g_wr[{b}]) for (pr = 0; pr < {r}; pr = pr + 1) gb_{b}[pr] = gi[pr];").unwrap();
     }
-    format!("{v}initial begin\n{init}end\n/* verilator lint_off BLKSEQ */\nalways @(posedge clock) begin\n{c}end\n/* verilator lint_on BLKSEQ */\n")
+    let generic = format!("{v}initial begin\n{init}end\n/* verilator lint_off BLKSEQ */\nalways @(posedge clock) begin\n{c}end\n/* verilator lint_on BLKSEQ */\n");
+    if a <= 8 && g <= 8 {
+        format!("`ifdef ONEBIT_ICE40_DSP\n{}`else\n{generic}`endif\n", gscaler_bank_ice40_dsp(r, a, g, l, nb, s, shift, m))
+    } else {
+        generic
+    }
+}
+
+/// The iCE40 form of [`gscaler_bank_verilog`] (synthesised where
+/// `ONEBIT_ICE40_DSP` is defined: the bitstream flow's and the netlist
+/// checks' iCE40 synthesis): two rows per SB_MAC16 in its 8×8 mode
+/// (A_SIGNED, B_SIGNED: the top half multiplies A[15:8]·B[15:8], the bottom
+/// A[7:0]·B[7:0]), and each half's 16-bit adder adds the rounding constant
+/// (C and D inputs), all without registers, so the lanes are registered in
+/// the fabric in the same cycle as in the generic form. yosys maps every
+/// product to a whole SB_MAC16 (16×16), so an 8×8 array needs 4 DSPs for
+/// its g products here instead of 8. Needs A, G ≤ 8: the product and its
+/// rounding then fit the adder's 16 bits (|x·g| ≤ 2^14, round ≤ 2^13).
+pub fn gscaler_bank_ice40_dsp(r: usize, a: usize, g: usize, l: usize, nb: usize, s: usize, shift: usize, m: i64) -> String {
+    use std::fmt::Write;
+    assert!(a <= 8 && g <= 8, "the 8x8 DSP form needs act and g bits <= 8");
+    let pw = ((a + g).max(l + shift) + 2).max(16);
+    let round = if shift == 0 { 0 } else { 1i64 << (shift - 1) };
+    let mut v = String::new();
+    if s > r * g {
+        writeln!(v, "wire unused_g_in = ^g_in[{}:{}];", s - 1, r * g).unwrap();
+    }
+    let mut init = String::new();
+    let mut clocked = String::new();
+    let mut lanes = vec![];
+    for row in 0..r {
+        for b in 0..nb {
+            writeln!(v, "reg [{}:0] gb_{b}_{row};", g - 1).unwrap();
+            writeln!(init, "   gb_{b}_{row} = {g}'d0;").unwrap();
+            writeln!(clocked, "   if (g_wr[{b}]) gb_{b}_{row} <= g_in[{}:{}];", row * g + g - 1, row * g).unwrap();
+        }
+        let mut used = format!("gb_0_{row}");
+        for b in 0..nb {
+            used = format!("(sel[{b}] ? gb_{b}_{row} : {used})");
+        }
+        writeln!(v, "wire [{}:0] gs_{row} = {used};", g - 1).unwrap();
+        writeln!(v, "wire [{}:0] xr_{row} = x_in[{}:{}];", a - 1, row * a + a - 1, row * a).unwrap();
+        writeln!(v, "reg [{}:0] lane_{row};", l - 1).unwrap();
+        writeln!(init, "   lane_{row} = {l}'d0;").unwrap();
+        // The saturation as bit tests of the 16-bit rounded product r (no
+        // carry chain): with v = r >>> shift, v > m iff r is positive and a bit
+        // above the lane's sign bit is set; v < -m iff r is negative and
+        // either not every bit above the lane's sign bit is set or v is
+        // exactly -2^(L-1) (the lane's bits below its sign all clear).
+        let top = shift + l - 1;
+        let (above, below) = if top <= 14 && l >= 2 {
+            let up = format!("mo_{}_{}[14:{top}]", if row % 2 == 1 { "hi" } else { "lo" }, row / 2);
+            let sign = format!("mo_{}_{}[15]", if row % 2 == 1 { "hi" } else { "lo" }, row / 2);
+            let low = format!("mo_{}_{}[{}:{shift}]", if row % 2 == 1 { "hi" } else { "lo" }, row / 2, top - 1);
+            (format!("(~{sign} & (|{up}))"), format!("({sign} & (~(&{up}) | ~(|{low})))"))
+        } else {
+            (format!("(rd_{row} >= $signed({}))", vlit(pw, (m + 1) << shift)), format!("(rd_{row} < $signed({}))", vlit(pw, (-m) << shift)))
+        };
+        writeln!(clocked, "   lane_{row} <= {above} ? {} : ({below} ? {} : rd_{row}[{}:{}]);", vlit(l, m), vlit(l, -m), shift + l - 1, shift).unwrap();
+        lanes.push(format!("lane_{row}"));
+    }
+    lanes.reverse();
+    writeln!(v, "assign lane_out = {{{}}};", lanes.join(", ")).unwrap();
+    let half = |row: usize, what: &str, n: usize| if row < r { vsext(&format!("{what}_{row}"), n, 8) } else { "8'd0".into() };
+    for p in 0..r.div_ceil(2) {
+        let (lo, hi) = (2 * p, 2 * p + 1);
+        writeln!(
+            v,
+            "wire [31:0] mo_{p};
+SB_MAC16 #(.NEG_TRIGGER(1'b0), .C_REG(1'b0), .A_REG(1'b0), .B_REG(1'b0), .D_REG(1'b0),
+  .TOP_8x8_MULT_REG(1'b0), .BOT_8x8_MULT_REG(1'b0), .PIPELINE_16x16_MULT_REG1(1'b0), .PIPELINE_16x16_MULT_REG2(1'b0),
+  .TOPOUTPUT_SELECT(2'b00), .TOPADDSUB_LOWERINPUT(2'b01), .TOPADDSUB_UPPERINPUT(1'b1), .TOPADDSUB_CARRYSELECT(2'b00),
+  .BOTOUTPUT_SELECT(2'b00), .BOTADDSUB_LOWERINPUT(2'b01), .BOTADDSUB_UPPERINPUT(1'b1), .BOTADDSUB_CARRYSELECT(2'b00),
+  .MODE_8x8(1'b1), .A_SIGNED(1'b1), .B_SIGNED(1'b1)) mac_{p} (
+  .CLK(clock), .CE(1'b1), .C({rc}), .A({{{xh}, {xl}}}), .B({{{gh}, {gl}}}), .D({rc}),
+  .AHOLD(1'b0), .BHOLD(1'b0), .CHOLD(1'b0), .DHOLD(1'b0), .IRSTTOP(1'b0), .IRSTBOT(1'b0), .ORSTTOP(1'b0), .ORSTBOT(1'b0),
+  .OLOADTOP(1'b0), .OLOADBOT(1'b0), .ADDSUBTOP(1'b0), .ADDSUBBOT(1'b0), .OHOLDTOP(1'b0), .OHOLDBOT(1'b0),
+  .CI(1'b0), .ACCUMCI(1'b0), .SIGNEXTIN(1'b0), .O(mo_{p}), .CO(), .ACCUMCO(), .SIGNEXTOUT());",
+            rc = vlit(16, round),
+            xh = half(hi, "xr", a),
+            xl = half(lo, "xr", a),
+            gh = half(hi, "gs", g),
+            gl = half(lo, "gs", g),
+        )
+        .unwrap();
+        writeln!(v, "wire [15:0] mo_lo_{p} = mo_{p}[15:0];").unwrap();
+        writeln!(v, "wire signed [{}:0] rd_{lo} = {};", pw - 1, vsext(&format!("mo_lo_{p}"), 16, pw)).unwrap();
+        writeln!(v, "wire [15:0] mo_hi_{p} = mo_{p}[31:16];").unwrap();
+        if hi < r {
+            writeln!(v, "wire signed [{}:0] rd_{hi} = {};", pw - 1, vsext(&format!("mo_hi_{p}"), 16, pw)).unwrap();
+        } else {
+            writeln!(v, "wire unused_mo_{p} = ^mo_hi_{p};").unwrap();
+        }
+    }
+    format!("{v}initial begin\n{init}end\nalways @(posedge clock) begin\n{clocked}end\n")
 }

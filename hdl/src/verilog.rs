@@ -505,6 +505,17 @@ impl Family {
             Family::Ecp5 => "synth_ecp5",
         }
     }
+    /// `read_verilog` options that select the family's forms of the blocks
+    /// written as Verilog: on the iCE40 the g products in SB_MAC16 8×8 mode
+    /// (`gscaler::gscaler_bank_ice40_dsp`) and the accumulator RAMs packed
+    /// across columns (`accumulator::accumulator_bank_verilog`). Without
+    /// them (Verilator, Icarus, ECP5) the generic forms are read.
+    pub fn defines(self) -> &'static str {
+        match self {
+            Family::Ice40 => "-DONEBIT_ICE40_DSP -DONEBIT_PACKED_ACC_RAM",
+            Family::Ecp5 => "",
+        }
+    }
     fn dir(self) -> &'static str {
         match self {
             Family::Ice40 => "ice40",
@@ -555,7 +566,7 @@ pub fn synthesize_netlist(file: &Path, family: Family, netlist: &Path) -> Result
 /// [`synthesize_netlist`] of several files with top module `top` (a board
 /// top inside a PLL wrapper, say).
 pub fn synthesize_netlist_of(files: &[&Path], top: &str, family: Family, netlist: &Path) -> Result<CellModels, VerilogError> {
-    let reads: Vec<String> = files.iter().map(|f| format!("read_verilog -sv {};", f.display())).collect();
+    let reads: Vec<String> = files.iter().map(|f| format!("read_verilog -sv {} {};", family.defines(), f.display())).collect();
     let script = format!("{} {} -top {top}; write_verilog -noattr {}", reads.join(" "), family.synth(), netlist.display());
     run_tool("yosys", &["-q", "-p", &script], files.first().copied().unwrap_or(Path::new("yosys")))?;
     cell_models(family, netlist.parent().unwrap_or(Path::new(".")))

@@ -21,8 +21,9 @@ struct Args {
     /// and routed, the best Fmax is packed, every seed's Fmax is recorded.
     #[arg(long)]
     seeds: Option<String>,
-    /// The array on the iCE40: ice40-up5k (4×6, fits) or ice40 (the 8×8
-    /// preset, which does not fit the UP5K: nextpnr fails, see docs/bitstream.md).
+    /// The array on the iCE40: ice40-up5k (8×8 with 2 weight banks and K ≤
+    /// 2048, fits) or ice40 (the 8×8 preset, 3 banks and K ≤ 4096, which does
+    /// not fit the UP5K: nextpnr fails, see docs/bitstream.md).
     #[arg(long, default_value = "ice40-up5k")]
     ice40_preset: String,
     /// UART baud rate (8N1); default: the target's (iCEBreaker 1,500,000 =

@@ -250,7 +250,13 @@ fn hscaler_verilog_saturates_like_scale_output_at_its_thresholds() {
 fn gscaler_bank_verilog_matches_lane_value_on_every_row_and_bank() {
     use onebit_core::numerics::lane_value;
     use onebit_core::ArrayConfig;
-    let configs = [("sim16", ArrayConfig::SIM16), ("ice40_up5k", ArrayConfig::ICE40_UP5K), ("t6x4", ArrayConfig::T6X4), ("t4x3", crate::common::T4X3)];
+    let configs = [
+        ("sim16", ArrayConfig::SIM16),
+        ("ice40", ArrayConfig::ICE40),
+        ("ice40_up5k", ArrayConfig::ICE40_UP5K),
+        ("t6x4", ArrayConfig::T6X4),
+        ("t4x3", crate::common::T4X3),
+    ];
     for (name, cfg) in configs {
         let (r, a, g, l, nb, s) = (cfg.rows, cfg.act_bits as usize, cfg.g_bits as usize, cfg.lane_bits as usize, cfg.weight_banks, cfg.scale_beat_bits());
         let (shift, m) = (cfg.lane_shift() as usize, ArrayConfig::sym_max(cfg.lane_bits));
@@ -287,57 +293,70 @@ fn gscaler_bank_verilog_matches_lane_value_on_every_row_and_bank() {
             let want: Vec<i64> = xs.iter().enumerate().map(|(row, &x)| lane_value(&cfg, x, gs[*b][row])).collect();
             lines.push(pack(&want, l, lw));
         }
-        let dir = std::env::temp_dir().join(format!("onebit-gbank-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let body = onebit_hdl::gscaler::gscaler_bank_verilog(r, a, g, l, nb, s, shift, m);
-        let module = format!(
-            "module gb(input clock, input [{}:0] x_in, input [{}:0] g_in, input [{}:0] g_wr, input [{}:0] sel, output [{}:0] lane_out);\n{body}endmodule\n",
-            xw - 1,
-            s - 1,
-            nb - 1,
-            nb - 1,
-            lw - 1
-        );
-        let tb = format!(
-            "module tb;\n\
-             reg clock = 0; reg [{x1}:0] x_in = 0; reg [{s1}:0] g_in = 0; reg [{n1}:0] g_wr = 0, sel = 0; wire [{l1}:0] lane_out;\n\
-             reg [{wide}:0] v [0:{last}];\n\
-             integer i, errors;\n\
-             gb dut(.clock(clock), .x_in(x_in), .g_in(g_in), .g_wr(g_wr), .sel(sel), .lane_out(lane_out));\n\
-             initial begin\n\
-               $readmemh(\"vectors.hex\", v); errors = 0;\n\
-               for (i = 0; i < {nb}; i = i + 1) begin\n\
-                 g_in = v[i]; g_wr = 1 << i; #1 clock = 1; #1 clock = 0;\n\
-               end\n\
-               g_wr = 0;\n\
-               for (i = 0; i < {n}; i = i + 1) begin\n\
-                 sel = v[{nb} + 3 * i]; x_in = v[{nb} + 3 * i + 1];\n\
-                 #1 clock = 1; #1 clock = 0;\n\
-                 if (lane_out !== v[{nb} + 3 * i + 2][{l1}:0]) begin\n\
-                   errors = errors + 1;\n\
-                   if (errors < 10) $display(\"token %0d: %h, want %h\", i, lane_out, v[{nb} + 3 * i + 2][{l1}:0]);\n\
+        // The generic form, and the iCE40 form (rows in pairs in SB_MAC16s,
+        // simulated on yosys's model of the cell) that the iCE40 synthesis
+        // reads where `ONEBIT_ICE40_DSP` is defined.
+        for form in ["generic", "ice40_dsp"] {
+            let dir = std::env::temp_dir().join(format!("onebit-gbank-{}-{name}-{form}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut body = onebit_hdl::gscaler::gscaler_bank_verilog(r, a, g, l, nb, s, shift, m);
+            let mut sources: Vec<std::ffi::OsString> = vec!["tb.v".into(), "gb.v".into()];
+            if form == "ice40_dsp" {
+                body = format!("`define ONEBIT_ICE40_DSP\n`define NO_ICE40_DEFAULT_ASSIGNMENTS\n{body}");
+                let cells = onebit_hdl::verilog::cell_models(onebit_hdl::verilog::Family::Ice40, &dir).unwrap();
+                sources.extend(cells.files.iter().map(|f| f.clone().into_os_string()));
+                let dsp = onebit_hdl::gscaler::gscaler_bank_ice40_dsp(r, a, g, l, nb, s, shift, m);
+                assert_eq!(dsp.matches("SB_MAC16 ").count(), r.div_ceil(2), "{name}: two rows per SB_MAC16");
+            }
+            let module = format!(
+                "module gb(input clock, input [{}:0] x_in, input [{}:0] g_in, input [{}:0] g_wr, input [{}:0] sel, output [{}:0] lane_out);\n{body}endmodule\n",
+                xw - 1,
+                s - 1,
+                nb - 1,
+                nb - 1,
+                lw - 1
+            );
+            let tb = format!(
+                "module tb;\n\
+                 reg clock = 0; reg [{x1}:0] x_in = 0; reg [{s1}:0] g_in = 0; reg [{n1}:0] g_wr = 0, sel = 0; wire [{l1}:0] lane_out;\n\
+                 reg [{wide}:0] v [0:{last}];\n\
+                 integer i, errors;\n\
+                 gb dut(.clock(clock), .x_in(x_in), .g_in(g_in), .g_wr(g_wr), .sel(sel), .lane_out(lane_out));\n\
+                 initial begin\n\
+                   $readmemh(\"vectors.hex\", v); errors = 0;\n\
+                   for (i = 0; i < {nb}; i = i + 1) begin\n\
+                     g_in = v[i]; g_wr = 1 << i; #1 clock = 1; #1 clock = 0;\n\
+                   end\n\
+                   g_wr = 0;\n\
+                   for (i = 0; i < {n}; i = i + 1) begin\n\
+                     sel = v[{nb} + 3 * i]; x_in = v[{nb} + 3 * i + 1];\n\
+                     #1 clock = 1; #1 clock = 0;\n\
+                     if (lane_out !== v[{nb} + 3 * i + 2][{l1}:0]) begin\n\
+                       errors = errors + 1;\n\
+                       if (errors < 10) $display(\"token %0d: %h, want %h\", i, lane_out, v[{nb} + 3 * i + 2][{l1}:0]);\n\
+                     end\n\
+                   end\n\
+                   $display(\"GBANK checked=%0d errors=%0d\", i, errors);\n\
+                   $finish;\n\
                  end\n\
-               end\n\
-               $display(\"GBANK checked=%0d errors=%0d\", i, errors);\n\
-               $finish;\n\
-             end\n\
-             endmodule\n",
-            x1 = xw - 1,
-            s1 = s - 1,
-            n1 = nb - 1,
-            l1 = lw - 1,
-            wide = 32 * s.max(xw).max(lw).div_ceil(32) - 1,
-            last = lines.len() - 1,
-            n = tokens.len(),
-        );
-        std::fs::write(dir.join("vectors.hex"), lines.join("\n")).unwrap();
-        std::fs::write(dir.join("gb.v"), module).unwrap();
-        std::fs::write(dir.join("tb.v"), tb).unwrap();
-        let log = run_tb_in_icarus(name, &dir, &["tb.v", "gb.v"].map(Into::into));
-        assert!(
-            log.contains(&format!("GBANK checked={} errors=0", tokens.len())),
-            "{name}: the g-scaler bank's Verilog differs from lane_value:\n{log}"
-        );
-        let _ = std::fs::remove_dir_all(&dir);
+                 endmodule\n",
+                x1 = xw - 1,
+                s1 = s - 1,
+                n1 = nb - 1,
+                l1 = lw - 1,
+                wide = 32 * s.max(xw).max(lw).div_ceil(32) - 1,
+                last = lines.len() - 1,
+                n = tokens.len(),
+            );
+            std::fs::write(dir.join("vectors.hex"), lines.join("\n")).unwrap();
+            std::fs::write(dir.join("gb.v"), module).unwrap();
+            std::fs::write(dir.join("tb.v"), tb).unwrap();
+            let log = run_tb_in_icarus(name, &dir, &sources);
+            assert!(
+                log.contains(&format!("GBANK checked={} errors=0", tokens.len())),
+                "{name} ({form} form): the g-scaler bank's Verilog differs from lane_value:\n{log}"
+            );
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
 }
