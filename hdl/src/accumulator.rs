@@ -240,6 +240,44 @@ impl<const P: usize, const ACC: usize, const AD: usize> Logic for OutputAccumula
     }
 }
 
+/// One accumulator RAM pair (banks 0 and 1, `width` bits per word,
+/// `words` deep), named with `sfx`: the declarations (`mem0{sfx}`,
+/// `mem1{sfx}` and their registered reads `rd0{sfx}`, `rd1{sfx}`) and the
+/// clocked blocks that read at `ra0`/`ra1` and write `sum` at `wr_addr`.
+/// Each port in its own block, so yosys infers block RAMs. `no_rw_check`:
+/// a read of the address written in the same cycle returns the old word in
+/// RTL, but the forwarding register (`fwd_hit`) replaces exactly those reads,
+/// so yosys need not emulate read-before-write in soft logic (on the iCE40 it
+/// added a bypass register and compare per RAM bit: 300 FF and about 400
+/// LUT4 for 8 columns).
+fn ram_pair_verilog(sfx: &str, width: usize, words: usize, sum: &str) -> (String, String) {
+    let (w, w1) = (width - 1, words - 1);
+    (
+        format!(
+            "(* no_rw_check *) reg [{w}:0] mem0{sfx} [0:{w1}];
+(* no_rw_check *) reg [{w}:0] mem1{sfx} [0:{w1}];
+reg [{w}:0] rd0{sfx};
+reg [{w}:0] rd1{sfx};
+"
+        ),
+        format!(
+            "always @(posedge clock) begin
+   rd0{sfx} <= mem0{sfx}[ra0];
+end
+always @(posedge clock) begin
+   rd1{sfx} <= mem1{sfx}[ra1];
+end
+always @(posedge clock) begin
+   if (wr_valid & ~wr_bank) mem0{sfx}[wr_addr] <= {sum};
+end
+always @(posedge clock) begin
+   if (wr_valid & wr_bank) mem1{sfx}[wr_addr] <= {sum};
+end
+"
+        ),
+    )
+}
+
 /// The accumulator's Verilog body (see the module doc for the timing).
 pub fn accumulator_verilog(p: usize, acc: usize, ad: usize, forward: bool) -> String {
     let (a1, ad1) = (acc - 1, ad - 1);
@@ -250,12 +288,9 @@ pub fn accumulator_verilog(p: usize, acc: usize, ad: usize, forward: bool) -> St
     } else {
         "1'b0"
     };
+    let (ram, ram_blocks) = ram_pair_verilog("", acc, words, "sum");
     format!(
-        "reg [{a1}:0] mem0 [0:{w1}];
-reg [{a1}:0] mem1 [0:{w1}];
-reg [{a1}:0] rd0;
-reg [{a1}:0] rd1;
-reg [{ad1}:0] next_token;
+        "{ram}reg [{ad1}:0] next_token;
 reg wr_valid;
 reg wr_acc;
 reg wr_bank;
@@ -286,19 +321,7 @@ initial begin
    fwd_sum = {acc}'d0;
    out_bank = 1'd0;
 end
-always @(posedge clock) begin
-   rd0 <= mem0[ra0];
-end
-always @(posedge clock) begin
-   rd1 <= mem1[ra1];
-end
-always @(posedge clock) begin
-   if (wr_valid & ~wr_bank) mem0[wr_addr] <= sum;
-end
-always @(posedge clock) begin
-   if (wr_valid & wr_bank) mem1[wr_addr] <= sum;
-end
-always @(posedge clock) begin
+{ram_blocks}always @(posedge clock) begin
    if (valid_in) next_token <= token + {ad}'d1;
    wr_valid <= valid_in & ~reset;
    wr_acc <= acc_in;
@@ -311,8 +334,7 @@ always @(posedge clock) begin
    fwd_sum <= sum;
    out_bank <= drain_bank;
 end
-",
-        w1 = words - 1,
+"
     )
 }
 
@@ -422,12 +444,13 @@ impl<const C: usize, const P: usize, const ACC: usize, const AD: usize, const CP
 /// The bank's Verilog body: [`accumulator_verilog`]'s timing, with the
 /// registers every column shares written once and each column's own (`mem0_c`,
 /// `mem1_c`, `rd0_c`, `rd1_c`, `wr_psum_c`, `fwd_sum_c`) suffixed with its
-/// index. Each column's RAMs are read and written in their own clocked blocks,
-/// so yosys still infers one pair of block RAMs per column.
+/// index. Each column's RAMs are read and written in their own clocked blocks
+/// ([`ram_pair_verilog`]), so yosys still infers one pair of block RAMs per
+/// column, or, where `ONEBIT_PACKED_ACC_RAM` is defined, one pair for all.
 pub fn accumulator_bank_verilog(c: usize, p: usize, acc: usize, ad: usize, forward: bool) -> String {
     use std::fmt::Write;
     let (a1, ad1) = (acc - 1, ad - 1);
-    let w1 = (1usize << ad) - 1;
+    let words = 1usize << ad;
     let hit = if forward {
         "fwd_valid & (fwd_bank == wr_bank) & (fwd_addr == wr_addr)"
     } else {
@@ -474,70 +497,19 @@ wire fwd_hit = {hit};
 ",
     );
     let mut outs = vec![];
-    // A read of the address being written in the same cycle returns the old
-    // word in RTL simulation, but the forwarding register (`fwd_hit`)
-    // replaces exactly those reads, so the RAMs are marked `no_rw_check`:
-    // yosys need not emulate read-before-write in soft logic (on the iCE40 it
-    // added a bypass register and compare per RAM bit: 300 FF and about 400
-    // LUT4 for 8 columns).
     // Per column: two RAMs (the generic form), or slices of one RAM per bank
     // that holds every column's word of a token (`ONEBIT_PACKED_ACC_RAM`, the
     // iCE40 synthesis: the columns share the addresses, so 8 columns of
-    // 22-bit words fill 11 SB_RAM40_4K per bank instead of 16).
+    // 21-bit words fill 11 SB_RAM40_4K per bank instead of 16).
     let (mut per_col, mut per_col_blocks, mut cols) = (String::new(), String::new(), String::new());
-    let mut packed = format!(
-        "(* no_rw_check *) reg [{w}:0] mem0 [0:{w1}];
-(* no_rw_check *) reg [{w}:0] mem1 [0:{w1}];
-reg [{w}:0] rd0;
-reg [{w}:0] rd1;
-",
-        w = c * acc - 1
-    );
-    let mut packed_blocks = String::from(
-        "always @(posedge clock) begin
-   rd0 <= mem0[ra0];
-end
-always @(posedge clock) begin
-   rd1 <= mem1[ra1];
-end
-always @(posedge clock) begin
-   if (wr_valid & ~wr_bank) mem0[wr_addr] <= sum_all;
-end
-always @(posedge clock) begin
-   if (wr_valid & wr_bank) mem1[wr_addr] <= sum_all;
-end
-",
-    );
+    let (mut packed, packed_blocks) = ram_pair_verilog("", c * acc, words, "sum_all");
     let mut sums = vec![];
     for col in 0..c {
         let psum = format!("psum_in[{}:{}]", col * p + p - 1, col * p);
         let ext = crate::util::vsext(&format!("psum_{col}"), p, acc);
-        write!(
-            per_col,
-            "(* no_rw_check *) reg [{a1}:0] mem0_{col} [0:{w1}];
-(* no_rw_check *) reg [{a1}:0] mem1_{col} [0:{w1}];
-reg [{a1}:0] rd0_{col};
-reg [{a1}:0] rd1_{col};
-"
-        )
-        .unwrap();
-        write!(
-            per_col_blocks,
-            "always @(posedge clock) begin
-   rd0_{col} <= mem0_{col}[ra0];
-end
-always @(posedge clock) begin
-   rd1_{col} <= mem1_{col}[ra1];
-end
-always @(posedge clock) begin
-   if (wr_valid & ~wr_bank) mem0_{col}[wr_addr] <= sum_{col};
-end
-always @(posedge clock) begin
-   if (wr_valid & wr_bank) mem1_{col}[wr_addr] <= sum_{col};
-end
-"
-        )
-        .unwrap();
+        let (ram, blocks) = ram_pair_verilog(&format!("_{col}"), acc, words, &format!("sum_{col}"));
+        per_col.push_str(&ram);
+        per_col_blocks.push_str(&blocks);
         write!(
             packed,
             "wire [{a1}:0] rd0_{col} = rd0[{hi}:{lo}];
@@ -564,7 +536,7 @@ wire [{a1}:0] sum_{col} = wr_acc ? old_{col} + wr_psum_{col} : wr_psum_{col};
         sums.push(format!("sum_{col}"));
     }
     sums.reverse();
-    packed_blocks = format!("wire [{}:0] sum_all = {{{}}};\n{packed_blocks}", c * acc - 1, sums.join(", "));
+    let packed_blocks = format!("wire [{}:0] sum_all = {{{}}};\n{packed_blocks}", c * acc - 1, sums.join(", "));
     v = format!(
         "{v}`ifdef ONEBIT_PACKED_ACC_RAM\n{packed}`else\n{per_col}`endif\n{cols}`ifdef ONEBIT_PACKED_ACC_RAM\n{packed_blocks}`else\n{per_col_blocks}`endif\n"
     );

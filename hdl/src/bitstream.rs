@@ -319,10 +319,7 @@ fn build(args: &Options, t: &Target) -> Result<Value> {
             venv.join("yowasp-ecppack"),
         ),
     };
-    let synth = match t.name {
-        "ice40" => "synth_ice40 -dsp",
-        _ => "synth_ecp5",
-    };
+    let synth = family.synth();
     // The netlist the bitstream is made from, also as Verilog (netlist.v), for
     // post-synthesis simulation on the family's cell models
     // (`onebit-netlist-check`, which reads netlist.json written below;

@@ -446,9 +446,9 @@ pub fn gscaler_bank_ice40_dsp(r: usize, a: usize, g: usize, l: usize, nb: usize,
         // exactly -2^(L-1) (the lane's bits below its sign all clear).
         let top = shift + l - 1;
         let (above, below) = if top <= 14 && l >= 2 {
-            let up = format!("mo_{}_{}[14:{top}]", if row % 2 == 1 { "hi" } else { "lo" }, row / 2);
-            let sign = format!("mo_{}_{}[15]", if row % 2 == 1 { "hi" } else { "lo" }, row / 2);
-            let low = format!("mo_{}_{}[{}:{shift}]", if row % 2 == 1 { "hi" } else { "lo" }, row / 2, top - 1);
+            // Row 2p is the bottom half of SB_MAC16 p, row 2p + 1 the top.
+            let mo = format!("mo_{}_{}", if row % 2 == 1 { "hi" } else { "lo" }, row / 2);
+            let (sign, up, low) = (format!("{mo}[15]"), format!("{mo}[14:{top}]"), format!("{mo}[{}:{shift}]", top - 1));
             (format!("(~{sign} & (|{up}))"), format!("({sign} & (~(&{up}) | ~(|{low})))"))
         } else {
             (format!("(rd_{row} >= $signed({}))", vlit(pw, (m + 1) << shift)), format!("(rd_{row} < $signed({}))", vlit(pw, (-m) << shift)))

@@ -499,7 +499,9 @@ pub enum Family {
 }
 
 impl Family {
-    fn synth(self) -> &'static str {
+    /// The yosys synthesis command (the bitstream flow's and the netlist
+    /// checks' alike).
+    pub fn synth(self) -> &'static str {
         match self {
             Family::Ice40 => "synth_ice40 -dsp",
             Family::Ecp5 => "synth_ecp5",
