@@ -278,16 +278,35 @@ end
     )
 }
 
+/// The forwarding select `fwd_hit` (this cycle's write-stage word is the
+/// one the previous cycle wrote, so its RAM read missed that write),
+/// registered a cycle early. The write stage at t holds what the arrival
+/// stage had at t−1 (wr_bank(t) = bank_in(t−1), wr_addr(t) = token(t−1)),
+/// so the compare of the previous write (`wr_*` at t−1) with the next one
+/// (`bank_in`, `token` at t−1) runs in the arrival cycle, and the write
+/// stage's `old` select sees one flip-flop: the same value every cycle as
+/// comparing delayed copies of `wr_*` in the write stage, which led the
+/// iCE40's critical path (forwarding registers → compare → `old` select →
+/// add: 34.9 ns). Returns the declaration, its `initial` line and its
+/// clocked line.
+fn forward_hit_verilog(forward: bool) -> (String, String, String) {
+    if forward {
+        (
+            "reg fwd_hit;\n".into(),
+            "   fwd_hit = 1'd0;\n".into(),
+            "   fwd_hit <= wr_valid & ~reset & (wr_bank == bank_in) & (wr_addr == token);\n".into(),
+        )
+    } else {
+        ("wire fwd_hit = 1'b0;\n".into(), String::new(), String::new())
+    }
+}
+
 /// The accumulator's Verilog body (see the module doc for the timing).
 pub fn accumulator_verilog(p: usize, acc: usize, ad: usize, forward: bool) -> String {
     let (a1, ad1) = (acc - 1, ad - 1);
     let words = 1usize << ad;
     let psum_ext = crate::util::vsext("psum_in", p, acc);
-    let hit = if forward {
-        "fwd_valid & (fwd_bank == wr_bank) & (fwd_addr == wr_addr)"
-    } else {
-        "1'b0"
-    };
+    let (hit_decl, hit_init, hit_next) = forward_hit_verilog(forward);
     let (ram, ram_blocks) = ram_pair_verilog("", acc, words, "sum");
     format!(
         "{ram}reg [{ad1}:0] next_token;
@@ -296,15 +315,11 @@ reg wr_acc;
 reg wr_bank;
 reg [{ad1}:0] wr_addr;
 reg [{a1}:0] wr_psum;
-reg fwd_valid;
-reg fwd_bank;
-reg [{ad1}:0] fwd_addr;
-reg [{a1}:0] fwd_sum;
+{hit_decl}reg [{a1}:0] fwd_sum;
 reg out_bank;
 wire [{ad1}:0] token = first_in ? {ad}'d0 : next_token;
 wire [{ad1}:0] ra0 = (drain_rd & ~drain_bank) ? drain_addr : token;
 wire [{ad1}:0] ra1 = (drain_rd & drain_bank) ? drain_addr : token;
-wire fwd_hit = {hit};
 wire [{a1}:0] old = fwd_hit ? fwd_sum : (wr_bank ? rd1 : rd0);
 wire [{a1}:0] sum = wr_acc ? old + wr_psum : wr_psum;
 assign acc_out = out_bank ? rd1 : rd0;
@@ -315,10 +330,7 @@ initial begin
    wr_bank = 1'd0;
    wr_addr = {ad}'d0;
    wr_psum = {acc}'d0;
-   fwd_valid = 1'd0;
-   fwd_bank = 1'd0;
-   fwd_addr = {ad}'d0;
-   fwd_sum = {acc}'d0;
+{hit_init}   fwd_sum = {acc}'d0;
    out_bank = 1'd0;
 end
 {ram_blocks}always @(posedge clock) begin
@@ -328,10 +340,7 @@ end
    wr_bank <= bank_in;
    wr_addr <= token;
    wr_psum <= {psum_ext};
-   fwd_valid <= wr_valid & ~reset;
-   fwd_bank <= wr_bank;
-   fwd_addr <= wr_addr;
-   fwd_sum <= sum;
+{hit_next}   fwd_sum <= sum;
    out_bank <= drain_bank;
 end
 "
@@ -451,25 +460,17 @@ pub fn accumulator_bank_verilog(c: usize, p: usize, acc: usize, ad: usize, forwa
     use std::fmt::Write;
     let (a1, ad1) = (acc - 1, ad - 1);
     let words = 1usize << ad;
-    let hit = if forward {
-        "fwd_valid & (fwd_bank == wr_bank) & (fwd_addr == wr_addr)"
-    } else {
-        "1'b0"
-    };
+    let (hit_decl, hit_init, hit_next) = forward_hit_verilog(forward);
     let mut v = format!(
         "reg [{ad1}:0] next_token;
 reg wr_valid;
 reg wr_acc;
 reg wr_bank;
 reg [{ad1}:0] wr_addr;
-reg fwd_valid;
-reg fwd_bank;
-reg [{ad1}:0] fwd_addr;
-reg out_bank;
+{hit_decl}reg out_bank;
 wire [{ad1}:0] token = first_in ? {ad}'d0 : next_token;
 wire [{ad1}:0] ra0 = (drain_rd & ~drain_bank) ? drain_addr : token;
 wire [{ad1}:0] ra1 = (drain_rd & drain_bank) ? drain_addr : token;
-wire fwd_hit = {hit};
 "
     );
     let mut init = format!(
@@ -478,10 +479,7 @@ wire fwd_hit = {hit};
    wr_acc = 1'd0;
    wr_bank = 1'd0;
    wr_addr = {ad}'d0;
-   fwd_valid = 1'd0;
-   fwd_bank = 1'd0;
-   fwd_addr = {ad}'d0;
-   out_bank = 1'd0;
+{hit_init}   out_bank = 1'd0;
 "
     );
     let mut clocked = format!(
@@ -490,10 +488,7 @@ wire fwd_hit = {hit};
    wr_acc <= acc_in;
    wr_bank <= bank_in;
    wr_addr <= token;
-   fwd_valid <= wr_valid & ~reset;
-   fwd_bank <= wr_bank;
-   fwd_addr <= wr_addr;
-   out_bank <= drain_bank;
+{hit_next}   out_bank <= drain_bank;
 ",
     );
     let mut outs = vec![];

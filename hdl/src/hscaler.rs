@@ -237,16 +237,36 @@ pub fn hscaler_verilog(acc: usize, h: usize, o: usize, shift: usize, m: i64) -> 
     // Wide enough for the product, the rounding term and both thresholds.
     let pw = pp.max(o + shift) + 2;
     let round = if shift == 0 { 0 } else { 1i64 << (shift - 1) };
+    let top = shift + o - 1;
+    // v = rounded >>> shift leaves ±m = ±(2^(O-1) − 1) exactly when the bits
+    // above v's sign bit disagree with rounded's sign, or v is −2^(O-1) (its
+    // bits below the sign all clear): bit tests, not two pw-bit compares,
+    // which after the rounding add led the iCE40's critical path (rounded →
+    // 39-bit compare → s2_word's set/reset: 34.2 ns, 30 levels, 2026-12-04).
+    // (The bits of `rounded` below `shift` are then unused: the lint waiver
+    // around its declaration.)
+    let saturation = if o >= 2 && m == (1i64 << (o - 1)) - 1 {
+        let sign = format!("rounded[{}]", pw - 1);
+        let up = format!("rounded[{}:{top}]", pw - 2);
+        let low = format!("rounded[{}:{shift}]", top - 1);
+        format!("wire above = ~{sign} & (|{up});\nwire below = {sign} & (~(&{up}) | ~(|{low}));\n")
+    } else {
+        format!(
+            "wire above = rounded >= $signed({});\nwire below = rounded < $signed({});\n",
+            vlit(pw, (m + 1) << shift),
+            vlit(pw, (-m) << shift)
+        )
+    };
     format!(
         "reg s1_valid;
 reg [{pp1}:0] s1_prod;
 reg s2_valid;
 reg [{o1}:0] s2_word;
 wire signed [{pp1}:0] product = $signed({a}) * $signed({b});
+/* verilator lint_off UNUSEDSIGNAL */
 wire signed [{pw1}:0] rounded = $signed({p1}) + $signed({round});
-wire above = rounded >= $signed({hi});
-wire below = rounded < $signed({lo});
-assign valid_out = s2_valid;
+/* verilator lint_on UNUSEDSIGNAL */
+{saturation}assign valid_out = s2_valid;
 assign word_out = s2_word;
 initial begin
    s1_valid = 1'd0;
@@ -274,10 +294,7 @@ end
         b = vsext("h_in", h, pp),
         p1 = vsext("s1_prod", pp, pw),
         round = vlit(pw, round),
-        hi = vlit(pw, (m + 1) << shift),
-        lo = vlit(pw, (-m) << shift),
         max = vlit(o, m),
         min = vlit(o, -m),
-        top = shift + o - 1,
     )
 }
