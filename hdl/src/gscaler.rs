@@ -21,7 +21,7 @@
 //! Const generics: `A` = act_bits, `G` = g_bits, `L` = lane_bits, `NB` =
 //! weight_banks; the lane shift comes from the `ArrayConfig` at construction.
 
-use crate::util::{high_mask, twos, twos_flipped, vlit, vsext, Mul16};
+use crate::util::{high_mask, twos, twos_flipped, vlit, vsat_bit_tests, vsext, Mul16};
 use onebit_core::ArrayConfig;
 use rust_hdl::prelude::*;
 
@@ -448,8 +448,7 @@ pub fn gscaler_bank_ice40_dsp(r: usize, a: usize, g: usize, l: usize, nb: usize,
         let (above, below) = if top <= 14 && l >= 2 {
             // Row 2p is the bottom half of SB_MAC16 p, row 2p + 1 the top.
             let mo = format!("mo_{}_{}", if row % 2 == 1 { "hi" } else { "lo" }, row / 2);
-            let (sign, up, low) = (format!("{mo}[15]"), format!("{mo}[14:{top}]"), format!("{mo}[{}:{shift}]", top - 1));
-            (format!("(~{sign} & (|{up}))"), format!("({sign} & (~(&{up}) | ~(|{low})))"))
+            vsat_bit_tests(&mo, 15, top, shift)
         } else {
             (format!("(rd_{row} >= $signed({}))", vlit(pw, (m + 1) << shift)), format!("(rd_{row} < $signed({}))", vlit(pw, (-m) << shift)))
         };

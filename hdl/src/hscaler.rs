@@ -22,7 +22,7 @@
 //! | `valid_out` | out | 1     | `word_out` holds a word (the output stream's valid) |
 //! | `word_out`  | out | O     | the scaled, saturated output word |
 
-use crate::util::{high_mask, twos, twos_flipped, vlit, vsext, Mul16};
+use crate::util::{high_mask, twos, twos_flipped, vlit, vsat_bit_tests, vsext, Mul16};
 use onebit_core::ArrayConfig;
 use rust_hdl::prelude::*;
 
@@ -238,18 +238,14 @@ pub fn hscaler_verilog(acc: usize, h: usize, o: usize, shift: usize, m: i64) -> 
     let pw = pp.max(o + shift) + 2;
     let round = if shift == 0 { 0 } else { 1i64 << (shift - 1) };
     let top = shift + o - 1;
-    // v = rounded >>> shift leaves ±m = ±(2^(O-1) − 1) exactly when the bits
-    // above v's sign bit disagree with rounded's sign, or v is −2^(O-1) (its
-    // bits below the sign all clear): bit tests, not two pw-bit compares,
+    // Saturation as bit tests (`vsat_bit_tests`), not two pw-bit compares,
     // which after the rounding add led the iCE40's critical path (rounded →
     // 39-bit compare → s2_word's set/reset: 34.2 ns, 30 levels, 2026-12-04).
     // (The bits of `rounded` below `shift` are then unused: the lint waiver
     // around its declaration.)
     let saturation = if o >= 2 && m == (1i64 << (o - 1)) - 1 {
-        let sign = format!("rounded[{}]", pw - 1);
-        let up = format!("rounded[{}:{top}]", pw - 2);
-        let low = format!("rounded[{}:{shift}]", top - 1);
-        format!("wire above = ~{sign} & (|{up});\nwire below = {sign} & (~(&{up}) | ~(|{low}));\n")
+        let (above, below) = vsat_bit_tests("rounded", pw - 1, top, shift);
+        format!("wire above = {above};\nwire below = {below};\n")
     } else {
         format!(
             "wire above = rounded >= $signed({});\nwire below = rounded < $signed({});\n",

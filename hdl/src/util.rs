@@ -73,6 +73,17 @@ pub fn vlit(w: usize, v: i64) -> String {
     format!("{w}'h{:x}", (v as u64) & mask)
 }
 
+/// Symmetric saturation of v = x >>> `shift` to ±(2^(L−1) − 1) as bit
+/// tests, for x's sign at bit `sign` and v's at bit `top` = shift + L − 1
+/// (L ≥ 2, top < sign): v exceeds the range exactly when x's bits above
+/// `top` disagree with its sign, or v is −2^(L−1) (its bits below its sign
+/// all clear). Returns the Verilog (above, below) expressions, which replace
+/// two full-width compares after an add (a critical path on the iCE40).
+pub fn vsat_bit_tests(x: &str, sign: usize, top: usize, shift: usize) -> (String, String) {
+    let (s, up, low) = (format!("{x}[{sign}]"), format!("{x}[{}:{top}]", sign - 1), format!("{x}[{}:{shift}]", top - 1));
+    (format!("(~{s} & (|{up}))"), format!("({s} & (~(&{up}) | ~(|{low})))"))
+}
+
 /// `{{(W-N){x[N-1]}}, x}`: an N-bit net sign-extended to W bits (W >= N).
 pub fn vsext(x: &str, n: usize, w: usize) -> String {
     if w == n {
