@@ -206,6 +206,12 @@ pub struct OneBitBoard<
     blink: DFF<Bits<24>>,
     rx_low: DFF<Bits<24>>,
     holdoff: DFF<Bits<24>>,
+    /// The UART line through two flip-flops (it is asynchronous to the
+    /// clock), for the break detector.
+    rx_s1: DFF<Bit>,
+    rx_s2: DFF<Bit>,
+    /// The core's reset, registered: it fans out over the whole design.
+    core_reset: DFF<Bit>,
     error: Signal<Local, Bit>,
     led_off: Constant<Bit>,
     one24: Constant<Bits<24>>,
@@ -266,6 +272,9 @@ impl<
             blink: Default::default(),
             rx_low: Default::default(),
             holdoff: Default::default(),
+            rx_s1: Default::default(),
+            rx_s2: Default::default(),
+            core_reset: Default::default(),
             error: Default::default(),
             led_off: Constant::new(leds_active_low),
             one24: Constant::new(twos::<24>(1)),
@@ -303,15 +312,17 @@ impl<
 {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, blink, rx_low, holdoff);
+        dff_setup!(self, clock, blink, rx_low, holdoff, rx_s1, rx_s2, core_reset);
         // A UART break (the line held low for two character times) resets
         // the bridge and the accelerator, so a host can recover a board
         // whose streams it left half-sent.
+        self.rx_s1.d.next = self.uart_rx.val();
+        self.rx_s2.d.next = self.rx_s1.q.val();
         self.rx_low.d.next = self.zero24.val();
-        if !self.uart_rx.val() & (self.rx_low.q.val() != self.break_cycles.val()) {
+        if !self.rx_s2.q.val() & (self.rx_low.q.val() != self.break_cycles.val()) {
             self.rx_low.d.next = self.rx_low.q.val() + self.one24.val();
         }
-        if !self.uart_rx.val() & (self.rx_low.q.val() == self.break_cycles.val()) {
+        if !self.rx_s2.q.val() & (self.rx_low.q.val() == self.break_cycles.val()) {
             self.rx_low.d.next = self.break_cycles.val();
         }
         // The reset lasts another two characters after the line rises, so
@@ -322,8 +333,9 @@ impl<
         if self.rx_low.q.val() == self.break_cycles.val() {
             self.holdoff.d.next = self.break_cycles.val();
         }
-        self.core.reset.next = (self.rx_low.q.val() == self.break_cycles.val()) | (self.holdoff.q.val() != self.zero24.val());
-        self.receiver.clear.next = self.core.reset.val();
+        self.core_reset.d.next = (self.rx_low.q.val() == self.break_cycles.val()) | (self.holdoff.q.val() != self.zero24.val());
+        self.core.reset.next = self.core_reset.q.val();
+        self.receiver.clear.next = self.core_reset.q.val();
         self.receiver.clock.next = self.clock.val();
         self.transmitter.clock.next = self.clock.val();
         self.core.clock.next = self.clock.val();

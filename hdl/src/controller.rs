@@ -15,7 +15,12 @@
 //!   (a tile's first token is taken in the cycle its bank shows loaded).
 //! - **drain**: reads a marked accumulator bank token by token (a whole row
 //!   of C sums per read) into the row register, which feeds the output
-//!   beats (`out_words_per_beat` words each) to the h scalers.
+//!   beats (`out_words_per_beat` words each) to the h scalers. A read is
+//!   issued only when the output FIFO has room for every beat of its row
+//!   (credits: beats reserved, given back as the consumer takes them), so
+//!   the row register and the h scalers never stall: no enable fans out
+//!   over the drain path, and back-pressure on the output stream stops only
+//!   the issue of reads.
 //!
 //! Interlocks (each can be switched off for the tests that prove it is
 //! needed, see [`Interlocks`]):
@@ -23,7 +28,10 @@
 //!   the last token that used it has passed every row (`hold`);
 //! - the runner starts a tile only when its bank is loaded and, if the tile
 //!   accumulates into a bank with an earlier drain still pending, only after
-//!   that drain (`wait`, set when the tile was loaded);
+//!   that drain (`wait`, set when the tile was loaded), and only when the
+//!   tokens of the tile before it are far enough ahead for the
+//!   accumulators' read-add-write (`space`: consecutive tiles' token i are
+//!   at least `timing::ACC_SPACING` cycles apart);
 //! - a drain starts when no tile loaded before it still has tokens for its
 //!   bank and the last token's sums are written (`flush`);
 //! - a DRAIN's h beat waits until the previous drain of that bank is done
@@ -38,29 +46,36 @@
 //! | `s_valid`, `s_ready` | in, out | 1 | scale stream handshake (data goes to the g and h banks) |
 //! | `w_valid`, `w_ready` | in, out | 1 | weight stream handshake (data goes to the array's write stage) |
 //! | `x_valid`, `x_ready` | in, out | 1 | activation stream handshake (data goes to the g scalers) |
-//! | `o_ready`, `o_valid` | in | 1 | output stream consumer ready; the h scalers' output stage holds a beat |
+//! | `o_taken` | in | 1 | the output FIFO's consumer took a beat (a credit comes back) |
 //! | `g_wr` | out | NB | write the scale beat's g into these g banks |
 //! | `h_wr` | out | 2 | write the scale beat's h into these h banks |
 //! | `w_fire` | out | 1 | a weight beat is taken this cycle |
 //! | `w_group` | out | B | one-hot: which beat of its tile it is |
 //! | `w_bank` | out | NB | one-hot: the weight bank being loaded |
-//! | `run_sel` | out | NB | one-hot: the bank of the token presented on `x_data` (for the g scalers, and for the array a cycle ahead of the token's lanes) |
-//! | `tag_valid`, `tag_first`, `tag_acc`, `tag_accbank` | out | 1 | registered: the lanes leaving the g scalers are a token, the first of its tile, of an ACC tile, for accumulator bank 1 |
+//! | `run_sel` | out | NB | one-hot: the bank of the token presented on `x_data` (for the g scalers' g banks) |
+//! | `lane_sel` | out | NB | `run_sel` two cycles later: the array's bank select, a cycle ahead of the token's lanes |
+//! | `tag_valid`, `tag_first`, `tag_acc`, `tag_accbank` | out | 1 | registered: the accepted token's tags (a token, the first of its tile, of an ACC tile, for accumulator bank 1), `timing::TAG_LEAD` cycles ahead of its lanes (which leave the g scalers `timing::LANE_LATENCY` cycles after the token was accepted) |
 //! | `drain_rd`, `drain_bank`, `drain_addr` | out | 1, 1, AD | the drain reads this token of this bank |
-//! | `row_load` | out | 1 | load the row register from the accumulators' read port |
-//! | `pop` | out | 1 | move one output beat from the row register into the h scalers |
+//! | `row_load` | out | 1 | the accumulators' read port holds a drained row (`timing::ACC_READ_LATENCY` cycles after its read): load the row register |
+//! | `pop` | out | 1 | one output beat of the row register enters the h scalers |
 //! | `pop_beat` | out | NOB | one-hot: which beat of the row |
 //! | `pop_bank` | out | 1 | the h bank of the row |
-//! | `advance` | out | 1 | the h scalers may advance (`!o_valid || o_ready`) |
 
-use crate::util::twos;
+use crate::timing::{output_fifo_depth, ACC_SPACING, ACC_WRITE_DELAY, LANE_LATENCY, ROW_TO_POP, TAG_STAGES};
+use crate::util::{dffs, twos};
 use onebit_core::wire::Opcode;
 use onebit_core::ArrayConfig;
 use rust_hdl::prelude::*;
 
-/// The interlocks of the controller and the accumulators' forwarding path.
-/// Every one is on in real hardware; the tests switch one off at a time to
-/// show that some run then goes wrong.
+/// Stages of the bank select before the array (a cycle ahead of the lanes).
+const SEL_STAGES: usize = LANE_LATENCY - 1;
+const SEL_LAST: usize = SEL_STAGES - 1;
+/// Stages of a drain read before its row is in the accumulators' read port.
+const RP_STAGES: usize = ROW_TO_POP - 1;
+const RP_LAST: usize = RP_STAGES - 1;
+
+/// The interlocks of the controller. Every one is on in real hardware; the
+/// tests switch one off at a time to show that some run then goes wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Interlocks {
     /// The loader waits until the last token that used a weight bank has passed every row.
@@ -73,8 +88,24 @@ pub struct Interlocks {
     pub tiles_before_drain: bool,
     /// A DRAIN's h beat waits until the previous drain of that bank is done.
     pub h_bank_free: bool,
-    /// The accumulators forward a sum to a token of the next tile for the same word.
-    pub forward: bool,
+    /// A tile's first token waits until the tile before it is `timing::ACC_SPACING`
+    /// cycles ahead, so no token reads an accumulator word before the
+    /// previous token's sum for it is written.
+    pub tile_spacing: bool,
+    /// One of the three counted waits set one cycle below the minimum its
+    /// derivation gives (tests only: each must then corrupt some run,
+    /// which shows the derivation is exact).
+    pub below_minimum: Option<Wait>,
+}
+
+/// The interlocks that wait a number of cycles (see the derivations at
+/// [`Controller::hold_minimum`], [`Controller::flush_cycles`] and
+/// `timing::ACC_SPACING`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    Hold,
+    Flush,
+    Spacing,
 }
 
 impl Default for Interlocks {
@@ -85,7 +116,8 @@ impl Default for Interlocks {
             flush: true,
             tiles_before_drain: true,
             h_bank_free: true,
-            forward: true,
+            tile_spacing: true,
+            below_minimum: None,
         }
     }
 }
@@ -103,14 +135,14 @@ pub struct Controller<const AD: usize, const NB: usize, const B: usize, const NO
     pub w_ready: Signal<Out, Bit>,
     pub x_valid: Signal<In, Bit>,
     pub x_ready: Signal<Out, Bit>,
-    pub o_ready: Signal<In, Bit>,
-    pub o_valid: Signal<In, Bit>,
+    pub o_taken: Signal<In, Bit>,
     pub g_wr: Signal<Out, Bits<NB>>,
     pub h_wr: Signal<Out, Bits<2>>,
     pub w_fire: Signal<Out, Bit>,
     pub w_group: Signal<Out, Bits<B>>,
     pub w_bank: Signal<Out, Bits<NB>>,
     pub run_sel: Signal<Out, Bits<NB>>,
+    pub lane_sel: Signal<Out, Bits<NB>>,
     pub tag_valid: Signal<Out, Bit>,
     pub tag_first: Signal<Out, Bit>,
     pub tag_acc: Signal<Out, Bit>,
@@ -122,7 +154,6 @@ pub struct Controller<const AD: usize, const NB: usize, const B: usize, const NO
     pub pop: Signal<Out, Bit>,
     pub pop_beat: Signal<Out, Bits<NOB>>,
     pub pop_bank: Signal<Out, Bit>,
-    pub advance: Signal<Out, Bit>,
     // Fetch buffer.
     cb_valid: DFF<Bit>,
     cb_word: DFF<Bits<32>>,
@@ -156,23 +187,40 @@ pub struct Controller<const AD: usize, const NB: usize, const B: usize, const NO
     run_acc: DFF<Bit>,
     run_accbank: DFF<Bit>,
     run_bank: DFF<Bits<8>>,
-    tag_valid_r: DFF<Bit>,
-    tag_first_r: DFF<Bit>,
-    tag_acc_r: DFF<Bit>,
-    tag_accbank_r: DFF<Bit>,
+    /// The running tile's spacing wait, loaded into `space` after its last token.
+    run_gap: DFF<Bits<16>>,
+    /// Cycles until the next tile's first token may be accepted.
+    space: DFF<Bits<16>>,
+    // Token tags and the bank select, delayed to meet the lanes.
+    tag_valid_r: Vec<DFF<Bit>>,
+    tag_first_r: Vec<DFF<Bit>>,
+    tag_acc_r: Vec<DFF<Bit>>,
+    tag_accbank_r: Vec<DFF<Bit>>,
+    sel_r: Vec<DFF<Bits<NB>>>,
     flush0: DFF<Bits<16>>,
     flush1: DFF<Bits<16>>,
     // Drain: pending marks per accumulator bank, the reader, the row register.
     dp0: DFF<Bit>,
     dp1: DFF<Bit>,
+    /// A marked bank not yet read by the reader (the reader may finish a
+    /// bank's reads, drain the other and come back before the first bank's
+    /// last beat has left, while `dp` still marks it).
+    rdp0: DFF<Bit>,
+    rdp1: DFF<Bit>,
     dcount0: DFF<Bits<16>>,
     dcount1: DFF<Bits<16>>,
     dr_bank: DFF<Bit>,
     dr_active: DFF<Bit>,
     dr_count: DFF<Bits<16>>,
-    rd_valid: DFF<Bit>,
-    rd_token: DFF<Bits<16>>,
     rd_next: DFF<Bits<16>>,
+    /// Cycles until the next read may be issued (a row's NOB beats pop one per cycle).
+    rd_wait: DFF<Bits<16>>,
+    /// Output beats reserved in the FIFO and not yet taken by the consumer.
+    used: DFF<Bits<16>>,
+    // The reads in flight (valid, bank, last of the drain), one stage per cycle.
+    rp_valid: Vec<DFF<Bit>>,
+    rp_bank: Vec<DFF<Bit>>,
+    rp_last: Vec<DFF<Bit>>,
     row_valid: DFF<Bit>,
     row_last: DFF<Bit>,
     row_bank: DFF<Bit>,
@@ -199,12 +247,13 @@ pub struct Controller<const AD: usize, const NB: usize, const B: usize, const NO
     cand_count: Signal<Local, Bits<16>>,
     cand_acc: Signal<Local, Bit>,
     cand_accbank: Signal<Local, Bit>,
+    tile_gap: Signal<Local, Bits<16>>,
     busy0: Signal<Local, Bit>,
     busy1: Signal<Local, Bit>,
     dr_start: Signal<Local, Bit>,
     dr_start_count: Signal<Local, Bits<16>>,
-    consume: Signal<Local, Bit>,
-    row_free: Signal<Local, Bit>,
+    issue: Signal<Local, Bit>,
+    room: Signal<Local, Bit>,
     pop_l: Signal<Local, Bit>,
     pop_last_beat: Signal<Local, Bit>,
     drain_done: Signal<Local, Bit>,
@@ -221,6 +270,10 @@ pub struct Controller<const AD: usize, const NB: usize, const B: usize, const NO
     bank_one: Constant<Bits<8>>,
     hold_cycles: Constant<Bits<16>>,
     flush_cycles: Constant<Bits<16>>,
+    spacing: Constant<Bits<16>>,
+    row_beats: Constant<Bits<16>>,
+    row_gap: Constant<Bits<16>>,
+    room_limit: Constant<Bits<16>>,
     group_first: Constant<Bits<B>>,
     beat_first: Constant<Bits<NOB>>,
     beat_last: Constant<Bits<NOB>>,
@@ -230,31 +283,40 @@ pub struct Controller<const AD: usize, const NB: usize, const B: usize, const NO
     h_bank0: Constant<Bits<2>>,
     h_bank1: Constant<Bits<2>>,
     shift_one: Constant<Bits<8>>,
-    addr_zero: Constant<Bits<AD>>,
     lock_hold: Constant<Bit>,
     lock_reuse: Constant<Bit>,
     lock_flush: Constant<Bit>,
     lock_tiles: Constant<Bit>,
     lock_h: Constant<Bit>,
+    lock_space: Constant<Bit>,
 }
 
 impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Controller<AD, NB, B, NOB> {
-    /// Cycles a weight bank stays reserved after its tile's last token was
-    /// accepted (at cycle t): row r's PEs read the bank (into their sign
-    /// register) at t + r, so row R−1 at t + R − 1; a beat the loader takes
-    /// at cycle y is written at the end of y + 1, and the loader may take
-    /// one from t + 1 + hold on. So hold ≥ R − 3; R − 1 keeps two cycles to
-    /// spare.
-    pub fn hold_cycles(cfg: &ArrayConfig) -> usize {
-        cfg.rows.saturating_sub(1)
+    /// The fewest cycles a weight bank must stay reserved after its tile's
+    /// last token was accepted (at cycle t): the array's row 0 registers the
+    /// token's bank select at the end of t + LANE_LATENCY − 1 (a cycle ahead
+    /// of its lanes), row r at the end of t + LANE_LATENCY − 1 + r, so row
+    /// R−1 at the end of t + R + 1; a beat the loader takes at cycle y is
+    /// written at the end of y + 1 (at the same edge a row still reads the
+    /// old bit), and the loader may take one from t + 1 + hold on. So
+    /// hold ≥ R − 1 (one less corrupts results: tested).
+    pub fn hold_minimum(cfg: &ArrayConfig) -> usize {
+        cfg.rows + LANE_LATENCY - 4
     }
-    /// Cycles from accepting a token until the drain may address its sums:
-    /// the lanes leave the g scalers a cycle after the token is accepted, the
-    /// sums leave the array R cycles later, and the accumulator writes them
-    /// at the end of the next cycle; the drain's first read must come at a
-    /// later edge than that write. Exact: R + 1 corrupts results (tested).
+    /// The hold the controller uses: the minimum and two cycles to spare.
+    pub fn hold_cycles(cfg: &ArrayConfig) -> usize {
+        Self::hold_minimum(cfg) + 2
+    }
+    /// Cycles from accepting a token (at t) until the drain may start: its
+    /// tags leave the controller at t + TAG_STAGES and reach the
+    /// accumulators R cycles later (e), whose RAMs read its words at the end
+    /// of e + 1 and write their sums ACC_WRITE_DELAY edges later, at the end
+    /// of t + R + 4. A drain that starts at s issues its first read at
+    /// s + 1 or later, which the RAMs take at the end of s + 2 at the
+    /// earliest, after that write: s ≥ t + R + 3, and the countdown reaches
+    /// 0 at t + 1 + flush. Exact: one less corrupts results (tested).
     pub fn flush_cycles(cfg: &ArrayConfig) -> usize {
-        cfg.rows + 2
+        cfg.rows + TAG_STAGES + ACC_WRITE_DELAY - 1
     }
 
     pub fn new(cfg: &ArrayConfig, locks: Interlocks) -> Self {
@@ -262,6 +324,13 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Control
         let c16 = |v: usize| Constant::new(twos::<16>(v as i64));
         let op = |v: Opcode| Constant::new(twos::<4>(v as i64));
         let bit = |v: bool| Constant::new(v);
+        let fifo = output_fifo_depth(cfg);
+        let (hold, flush, spacing) = match locks.below_minimum {
+            None => (Self::hold_cycles(cfg), Self::flush_cycles(cfg), ACC_SPACING),
+            Some(Wait::Hold) => (Self::hold_minimum(cfg).saturating_sub(1), Self::flush_cycles(cfg), ACC_SPACING),
+            Some(Wait::Flush) => (Self::hold_cycles(cfg), Self::flush_cycles(cfg) - 1, ACC_SPACING),
+            Some(Wait::Spacing) => (Self::hold_cycles(cfg), Self::flush_cycles(cfg), ACC_SPACING - 1),
+        };
         Self {
             clock: Default::default(),
             reset: Default::default(),
@@ -274,14 +343,14 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Control
             w_ready: Default::default(),
             x_valid: Default::default(),
             x_ready: Default::default(),
-            o_ready: Default::default(),
-            o_valid: Default::default(),
+            o_taken: Default::default(),
             g_wr: Default::default(),
             h_wr: Default::default(),
             w_fire: Default::default(),
             w_group: Default::default(),
             w_bank: Default::default(),
             run_sel: Default::default(),
+            lane_sel: Default::default(),
             tag_valid: Default::default(),
             tag_first: Default::default(),
             tag_acc: Default::default(),
@@ -293,7 +362,6 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Control
             pop: Default::default(),
             pop_beat: Default::default(),
             pop_bank: Default::default(),
-            advance: Default::default(),
             cb_valid: Default::default(),
             cb_word: Default::default(),
             ld_valid: Default::default(),
@@ -305,35 +373,43 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Control
             ld_group: Default::default(),
             ld_bank: Default::default(),
             acc_sel: Default::default(),
-            bank_full: (0..NB).map(|_| DFF::default()).collect(),
-            bank_count: (0..NB).map(|_| DFF::default()).collect(),
-            bank_acc: (0..NB).map(|_| DFF::default()).collect(),
-            bank_accbank: (0..NB).map(|_| DFF::default()).collect(),
-            bank_wait: (0..NB).map(|_| DFF::default()).collect(),
-            bank_hold: (0..NB).map(|_| DFF::default()).collect(),
-            bank_seen: (0..NB).map(|_| DFF::default()).collect(),
+            bank_full: dffs(NB),
+            bank_count: dffs(NB),
+            bank_acc: dffs(NB),
+            bank_accbank: dffs(NB),
+            bank_wait: dffs(NB),
+            bank_hold: dffs(NB),
+            bank_seen: dffs(NB),
             run_active: Default::default(),
             run_left: Default::default(),
             run_first: Default::default(),
             run_acc: Default::default(),
             run_accbank: Default::default(),
             run_bank: Default::default(),
-            tag_valid_r: Default::default(),
-            tag_first_r: Default::default(),
-            tag_acc_r: Default::default(),
-            tag_accbank_r: Default::default(),
+            run_gap: Default::default(),
+            space: Default::default(),
+            tag_valid_r: dffs(TAG_STAGES),
+            tag_first_r: dffs(TAG_STAGES),
+            tag_acc_r: dffs(TAG_STAGES),
+            tag_accbank_r: dffs(TAG_STAGES),
+            sel_r: dffs(SEL_STAGES),
             flush0: Default::default(),
             flush1: Default::default(),
             dp0: Default::default(),
             dp1: Default::default(),
+            rdp0: Default::default(),
+            rdp1: Default::default(),
             dcount0: Default::default(),
             dcount1: Default::default(),
             dr_bank: Default::default(),
             dr_active: Default::default(),
             dr_count: Default::default(),
-            rd_valid: Default::default(),
-            rd_token: Default::default(),
             rd_next: Default::default(),
+            rd_wait: Default::default(),
+            used: Default::default(),
+            rp_valid: dffs(RP_STAGES),
+            rp_bank: dffs(RP_STAGES),
+            rp_last: dffs(RP_STAGES),
             row_valid: Default::default(),
             row_last: Default::default(),
             row_bank: Default::default(),
@@ -359,12 +435,13 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Control
             cand_count: Default::default(),
             cand_acc: Default::default(),
             cand_accbank: Default::default(),
+            tile_gap: Default::default(),
             busy0: Default::default(),
             busy1: Default::default(),
             dr_start: Default::default(),
             dr_start_count: Default::default(),
-            consume: Default::default(),
-            row_free: Default::default(),
+            issue: Default::default(),
+            room: Default::default(),
             pop_l: Default::default(),
             pop_last_beat: Default::default(),
             drain_done: Default::default(),
@@ -378,8 +455,12 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Control
             nb_last: Constant::new(twos::<8>(NB as i64 - 1)),
             bank_zero: Constant::new(twos::<8>(0)),
             bank_one: Constant::new(twos::<8>(1)),
-            hold_cycles: c16(Self::hold_cycles(cfg)),
-            flush_cycles: c16(Self::flush_cycles(cfg)),
+            hold_cycles: c16(hold),
+            flush_cycles: c16(flush),
+            spacing: c16(spacing),
+            row_beats: c16(NOB),
+            row_gap: c16(NOB - 1),
+            room_limit: c16(fifo - NOB),
             group_first: Constant::new(Bits::<B>::default().replace_bit(0, true)),
             beat_first: Constant::new(Bits::<NOB>::default().replace_bit(0, true)),
             beat_last: Constant::new(Bits::<NOB>::default().replace_bit(NOB - 1, true)),
@@ -389,12 +470,12 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Control
             h_bank0: Constant::new(twos::<2>(1)),
             h_bank1: Constant::new(twos::<2>(2)),
             shift_one: Constant::new(twos::<8>(1)),
-            addr_zero: Constant::new(twos::<AD>(0)),
             lock_hold: bit(locks.bank_hold),
             lock_reuse: bit(locks.drain_before_reuse),
             lock_flush: bit(locks.flush),
             lock_tiles: bit(locks.tiles_before_drain),
             lock_h: bit(locks.h_bank_free),
+            lock_space: bit(locks.tile_spacing),
         }
     }
 }
@@ -404,9 +485,9 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
     fn update(&mut self) {
         dff_setup!(
             self, clock, cb_valid, cb_word, ld_valid, ld_tile, ld_count, ld_acc, ld_scale_left, ld_w_left, ld_group,
-            ld_bank, acc_sel, run_active, run_left, run_first, run_acc, run_accbank, run_bank, tag_valid_r,
-            tag_first_r, tag_acc_r, tag_accbank_r, flush0, flush1, dp0, dp1, dcount0, dcount1, dr_bank,
-            dr_active, dr_count, rd_valid, rd_token, rd_next, row_valid, row_last, row_bank, row_beat
+            ld_bank, acc_sel, run_active, run_left, run_first, run_acc, run_accbank, run_bank, run_gap, space,
+            flush0, flush1, dp0, dp1, rdp0, rdp1, dcount0, dcount1, dr_bank, dr_active, dr_count, rd_next, rd_wait, used,
+            row_valid, row_last, row_bank, row_beat
         );
         for b in 0..NB {
             self.bank_full[b].clock.next = self.clock.val();
@@ -424,11 +505,24 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
             self.bank_seen[b].clock.next = self.clock.val();
             self.bank_seen[b].d.next = self.bank_full[b].q.val();
         }
+        for j in 0..TAG_STAGES {
+            self.tag_valid_r[j].clock.next = self.clock.val();
+            self.tag_first_r[j].clock.next = self.clock.val();
+            self.tag_acc_r[j].clock.next = self.clock.val();
+            self.tag_accbank_r[j].clock.next = self.clock.val();
+        }
+        for j in 0..SEL_STAGES {
+            self.sel_r[j].clock.next = self.clock.val();
+        }
+        for j in 0..RP_STAGES {
+            self.rp_valid[j].clock.next = self.clock.val();
+            self.rp_bank[j].clock.next = self.clock.val();
+            self.rp_last[j].clock.next = self.clock.val();
+        }
         self.opcode.next = self.cb_word.q.val().get_bits::<4>(0);
         self.count.next = self.cb_word.q.val().get_bits::<16>(16);
         // Bits [15:5] are reserved.
         self.unused_cmd_bits.next = self.cb_word.q.val().get_bits::<11>(5).xor();
-        self.advance.next = !self.o_valid.val() | self.o_ready.val();
 
         // ---- Fetch: a one-command buffer, filled whenever it is empty.
         self.cmd_ready.next = !self.cb_valid.q.val();
@@ -497,9 +591,11 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
             self.acc_sel.d.next = !self.acc_sel.q.val();
             if self.acc_sel.q.val() {
                 self.dp1.d.next = true;
+                self.rdp1.d.next = true;
                 self.dcount1.d.next = self.ld_count.q.val();
             } else {
                 self.dp0.d.next = true;
+                self.rdp0.d.next = true;
                 self.dcount0.d.next = self.ld_count.q.val();
             }
         }
@@ -529,12 +625,8 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
 
         // ---- Drain completion (the row register's last beat of a drain);
         // needed by the loader's descriptors and the runner below.
-        self.row_free.next = !self.row_valid.q.val();
-        self.pop_l.next = self.row_valid.q.val() & self.advance.val();
+        self.pop_l.next = self.row_valid.q.val();
         self.pop_last_beat.next = self.pop_l.val() & ((self.row_beat.q.val() & self.beat_last.val()).any());
-        if self.pop_last_beat.val() {
-            self.row_free.next = true;
-        }
         self.drain_done.next = self.pop_last_beat.val() & self.row_last.q.val();
         self.drain_done_bank.next = self.row_bank.q.val();
 
@@ -567,7 +659,9 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
         // ---- Runner: takes the banks in order. An idle runner accepts the
         // next tile's first token in the very cycle its bank shows loaded
         // (x_ready depends only on registered state), using the bank's
-        // descriptor directly; later tokens use the runner's copy.
+        // descriptor directly; later tokens use the runner's copy. A tile's
+        // first token also waits out `space` (the tile before it must be
+        // ACC_SPACING cycles ahead for the accumulators).
         self.run_next.next = self.run_bank.q.val() + self.bank_one.val();
         if self.run_bank.q.val() == self.nb_last.val() {
             self.run_next.next = self.bank_zero.val();
@@ -582,7 +676,8 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
             if self.run_bank.q.val().index() == b {
                 self.cand_ready.next = self.bank_full[b].q.val()
                     & self.bank_seen[b].q.val()
-                    & (!self.bank_wait[b].q.val() | !self.lock_reuse.val());
+                    & (!self.bank_wait[b].q.val() | !self.lock_reuse.val())
+                    & ((self.space.q.val() == self.zero.val()) | !self.lock_space.val());
                 self.cand_count.next = self.bank_count[b].q.val();
                 self.cand_acc.next = self.bank_acc[b].q.val();
                 self.cand_accbank.next = self.bank_accbank[b].q.val();
@@ -598,6 +693,15 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
             self.cur_acc.next = self.run_acc.q.val();
             self.cur_accbank.next = self.run_accbank.q.val();
         }
+        // The wait after a tile of M tokens: its token i and the next tile's
+        // token i must be ACC_SPACING apart; the next tile's first token
+        // comes at least one cycle after this tile's last, and token i of a
+        // tile at least M − 1 − i cycles before its last, so a wait of
+        // ACC_SPACING − M cycles (none from M = ACC_SPACING on) suffices.
+        self.tile_gap.next = self.zero.val();
+        if self.cur_left.val() < self.spacing.val() {
+            self.tile_gap.next = self.spacing.val() - self.cur_left.val();
+        }
         self.x_ready.next = self.run_active.q.val() | self.cand_ready.val();
         self.accept.next = self.x_ready.val() & self.x_valid.val();
         self.run_last.next = self.accept.val() & (self.cur_left.val() == self.one.val());
@@ -608,12 +712,18 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
         if self.flush1.q.val() != self.zero.val() {
             self.flush1.d.next = self.flush1.q.val() - self.one.val();
         }
+        if self.space.q.val() != self.zero.val() {
+            self.space.d.next = self.space.q.val() - self.one.val();
+        }
         if self.accept.val() {
             self.run_active.d.next = true;
             self.run_first.d.next = false;
             self.run_left.d.next = self.cur_left.val() - self.one.val();
             self.run_acc.d.next = self.cur_acc.val();
             self.run_accbank.d.next = self.cur_accbank.val();
+            if self.cur_first.val() {
+                self.run_gap.d.next = self.tile_gap.val();
+            }
             if self.cur_accbank.val() {
                 self.flush1.d.next = self.flush_cycles.val();
             } else {
@@ -623,6 +733,10 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
         if self.run_last.val() {
             self.run_active.d.next = false;
             self.run_bank.d.next = self.run_next.val();
+            self.space.d.next = self.run_gap.q.val();
+            if self.cur_first.val() {
+                self.space.d.next = self.tile_gap.val();
+            }
             for b in 0..NB {
                 if self.run_bank.q.val().index() == b {
                     self.bank_full[b].d.next = false;
@@ -630,19 +744,45 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
                 }
             }
         }
-        // Tags of the accepted token, aligned with the lanes it makes.
-        self.tag_valid_r.d.next = self.accept.val() & !self.reset.val();
-        self.tag_first_r.d.next = self.cur_first.val();
-        self.tag_acc_r.d.next = self.cur_acc.val();
-        self.tag_accbank_r.d.next = self.cur_accbank.val();
-        self.tag_valid.next = self.tag_valid_r.q.val();
-        self.tag_first.next = self.tag_first_r.q.val();
-        self.tag_acc.next = self.tag_acc_r.q.val();
-        self.tag_accbank.next = self.tag_accbank_r.q.val();
+        // Tags of the accepted token, TAG_LEAD cycles ahead of the lanes it
+        // makes (the accumulators read its words when the tags arrive;
+        // TAG_STAGES registers, none when TAG_LEAD = LANE_LATENCY), and its
+        // bank select a cycle ahead of the lanes.
+        self.tag_valid.next = self.accept.val() & !self.reset.val();
+        self.tag_first.next = self.cur_first.val();
+        self.tag_acc.next = self.cur_acc.val();
+        self.tag_accbank.next = self.cur_accbank.val();
+        for j in 0..TAG_STAGES {
+            self.tag_valid_r[j].d.next = self.accept.val() & !self.reset.val();
+            self.tag_first_r[j].d.next = self.cur_first.val();
+            self.tag_acc_r[j].d.next = self.cur_acc.val();
+            self.tag_accbank_r[j].d.next = self.cur_accbank.val();
+        }
+        for j in 1..TAG_STAGES {
+            self.tag_valid_r[j].d.next = self.tag_valid_r[j - 1].q.val() & !self.reset.val();
+            self.tag_first_r[j].d.next = self.tag_first_r[j - 1].q.val();
+            self.tag_acc_r[j].d.next = self.tag_acc_r[j - 1].q.val();
+            self.tag_accbank_r[j].d.next = self.tag_accbank_r[j - 1].q.val();
+        }
+        // The chain's last stage drives the outputs (the loop's last pass wins).
+        for j in 0..TAG_STAGES {
+            self.tag_valid.next = self.tag_valid_r[j].q.val();
+            self.tag_first.next = self.tag_first_r[j].q.val();
+            self.tag_acc.next = self.tag_acc_r[j].q.val();
+            self.tag_accbank.next = self.tag_accbank_r[j].q.val();
+        }
+        self.sel_r[0].d.next = self.run_oh.val();
+        for j in 1..SEL_STAGES {
+            self.sel_r[j].d.next = self.sel_r[j - 1].q.val();
+        }
+        // (One-iteration loop: `#[hdl_gen]` indexes a Vec only by a loop variable.)
+        for j in SEL_LAST..SEL_STAGES {
+            self.lane_sel.next = self.sel_r[j].q.val();
+        }
 
         // ---- Drain reader: starts on a marked bank once its tiles are done
-        // and written, then presents one token per cycle while the row
-        // register takes them (holding the address while it does not).
+        // and written, then issues one row read per NOB cycles while the
+        // output FIFO has room for the row's beats.
         self.busy0.next = false;
         self.busy1.next = false;
         for b in 0..NB {
@@ -658,48 +798,72 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
         if !self.dr_active.q.val() {
             if self.dr_bank.q.val() {
                 self.dr_start_count.next = self.dcount1.q.val();
-                self.dr_start.next = self.dp1.q.val()
+                self.dr_start.next = self.rdp1.q.val()
                     & (!self.busy1.val() | !self.lock_tiles.val())
                     & ((self.flush1.q.val() == self.zero.val()) | !self.lock_flush.val());
             } else {
-                self.dr_start.next = self.dp0.q.val()
+                self.dr_start.next = self.rdp0.q.val()
                     & (!self.busy0.val() | !self.lock_tiles.val())
                     & ((self.flush0.q.val() == self.zero.val()) | !self.lock_flush.val());
             }
         }
-        self.consume.next = self.rd_valid.q.val() & self.row_free.val();
-        self.drain_rd.next = false;
-        self.drain_bank.next = self.dr_bank.q.val();
-        self.drain_addr.next = self.rd_token.q.val().get_bits::<AD>(0);
         if self.dr_start.val() {
-            // Token 0 is addressed in the start cycle.
             self.dr_active.d.next = true;
             self.dr_count.d.next = self.dr_start_count.val();
-            self.drain_rd.next = true;
-            self.drain_addr.next = self.addr_zero.val();
-            self.rd_valid.d.next = true;
-            self.rd_token.d.next = self.zero.val();
-            self.rd_next.d.next = self.one.val();
+            self.rd_next.d.next = self.zero.val();
         }
-        if self.dr_active.q.val() {
-            self.drain_rd.next = true;
-            if !self.rd_valid.q.val() | self.consume.val() {
-                if self.rd_next.q.val() == self.dr_count.q.val() {
-                    // Every token addressed: the reader is done with this bank.
-                    self.rd_valid.d.next = false;
-                    self.dr_active.d.next = false;
-                    self.dr_bank.d.next = !self.dr_bank.q.val();
-                    self.drain_rd.next = false;
-                } else {
-                    self.drain_addr.next = self.rd_next.q.val().get_bits::<AD>(0);
-                    self.rd_valid.d.next = true;
-                    self.rd_token.d.next = self.rd_next.q.val();
-                    self.rd_next.d.next = self.rd_next.q.val() + self.one.val();
-                }
+        self.room.next = self.used.q.val() <= self.room_limit.val();
+        self.issue.next = self.dr_active.q.val()
+            & (self.rd_wait.q.val() == self.zero.val())
+            & self.room.val()
+            & (self.rd_next.q.val() != self.dr_count.q.val());
+        self.drain_rd.next = self.issue.val();
+        self.drain_bank.next = self.dr_bank.q.val();
+        self.drain_addr.next = self.rd_next.q.val().get_bits::<AD>(0);
+        if self.rd_wait.q.val() != self.zero.val() {
+            self.rd_wait.d.next = self.rd_wait.q.val() - self.one.val();
+        }
+        if self.issue.val() {
+            self.rd_next.d.next = self.rd_next.q.val() + self.one.val();
+            self.rd_wait.d.next = self.row_gap.val();
+        }
+        if self.dr_active.q.val() & (self.rd_next.q.val() == self.dr_count.q.val()) {
+            // Every token read: the reader is done with this bank.
+            self.dr_active.d.next = false;
+            self.dr_bank.d.next = !self.dr_bank.q.val();
+            if self.dr_bank.q.val() {
+                self.rdp1.d.next = false;
+            } else {
+                self.rdp0.d.next = false;
             }
         }
-        // ---- Row register: loads a row when free, pops one beat per advance.
-        self.row_load.next = self.consume.val();
+        // FIFO credits: a read reserves its row's beats, the consumer gives
+        // one back per beat it takes.
+        self.used.d.next = self.used.q.val();
+        if self.issue.val() & !self.o_taken.val() {
+            self.used.d.next = self.used.q.val() + self.row_beats.val();
+        }
+        if self.issue.val() & self.o_taken.val() {
+            self.used.d.next = self.used.q.val() + self.row_beats.val() - self.one.val();
+        }
+        if !self.issue.val() & self.o_taken.val() {
+            self.used.d.next = self.used.q.val() - self.one.val();
+        }
+        // The reads in flight: the row reaches the accumulators' read port
+        // ACC_READ_LATENCY cycles after its read.
+        self.rp_valid[0].d.next = self.issue.val() & !self.reset.val();
+        self.rp_bank[0].d.next = self.dr_bank.q.val();
+        self.rp_last[0].d.next = (self.rd_next.q.val() + self.one.val()) == self.dr_count.q.val();
+        for j in 1..RP_STAGES {
+            self.rp_valid[j].d.next = self.rp_valid[j - 1].q.val() & !self.reset.val();
+            self.rp_bank[j].d.next = self.rp_bank[j - 1].q.val();
+            self.rp_last[j].d.next = self.rp_last[j - 1].q.val();
+        }
+        // ---- Row register: loads a row, then pops one beat per cycle.
+        self.row_load.next = false;
+        for j in RP_LAST..RP_STAGES {
+            self.row_load.next = self.rp_valid[j].q.val();
+        }
         self.pop.next = self.pop_l.val();
         self.pop_beat.next = self.row_beat.q.val();
         self.pop_bank.next = self.row_bank.q.val();
@@ -709,11 +873,13 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
         if self.pop_last_beat.val() {
             self.row_valid.d.next = false;
         }
-        if self.consume.val() {
-            self.row_valid.d.next = true;
-            self.row_beat.d.next = self.beat_first.val();
-            self.row_last.d.next = (self.rd_token.q.val() + self.one.val()) == self.dr_count.q.val();
-            self.row_bank.d.next = self.dr_bank.q.val();
+        for j in RP_LAST..RP_STAGES {
+            if self.rp_valid[j].q.val() {
+                self.row_valid.d.next = true;
+                self.row_beat.d.next = self.beat_first.val();
+                self.row_last.d.next = self.rp_last[j].q.val();
+                self.row_bank.d.next = self.rp_bank[j].q.val();
+            }
         }
         if self.drain_done.val() {
             if self.drain_done_bank.val() {
@@ -731,13 +897,17 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
             self.acc_sel.d.next = false;
             self.run_active.d.next = false;
             self.run_bank.d.next = self.bank_zero.val();
+            self.space.d.next = self.zero.val();
             self.flush0.d.next = self.zero.val();
             self.flush1.d.next = self.zero.val();
             self.dp0.d.next = false;
             self.dp1.d.next = false;
+            self.rdp0.d.next = false;
+            self.rdp1.d.next = false;
             self.dr_bank.d.next = false;
             self.dr_active.d.next = false;
-            self.rd_valid.d.next = false;
+            self.rd_wait.d.next = self.zero.val();
+            self.used.d.next = self.zero.val();
             self.row_valid.d.next = false;
             for b in 0..NB {
                 self.bank_full[b].d.next = false;

@@ -26,6 +26,7 @@
 use crate::accumulator::AccumulatorBank;
 use crate::array::SystolicArray;
 use crate::controller::{Controller, Interlocks};
+use crate::fifo::OutputFifo;
 use crate::gscaler::GScalerBank;
 use crate::hscaler::HScaler;
 use crate::netlist::{parity, Netlist};
@@ -96,6 +97,7 @@ pub struct OneBitAccelerator<
     h0: Vec<DFF<Bits<H>>>,
     h1: Vec<DFF<Bits<H>>>,
     hscalers: Vec<HScaler<ACC, H, O>>,
+    fifo: OutputFifo<OB>,
     unused_inputs: Signal<Local, Bit>,
 }
 
@@ -220,11 +222,12 @@ impl<
             ctl: Controller::new(&cfg, locks),
             gscalers: GScalerBank::new(&cfg),
             array: SystolicArray::new(),
-            accs: AccumulatorBank::new(locks.forward),
+            accs: AccumulatorBank::new(),
             row: (0..C).map(|_| DFF::default()).collect(),
             h0: (0..C).map(|_| DFF::default()).collect(),
             h1: (0..C).map(|_| DFF::default()).collect(),
             hscalers: (0..OW).map(|_| HScaler::new(&cfg)).collect(),
+            fifo: OutputFifo::new(crate::timing::output_fifo_depth(&cfg)),
             unused_inputs: Default::default(),
         })
     }
@@ -265,8 +268,7 @@ impl<
         ctl.s_valid.next = self.s_valid.val();
         ctl.w_valid.next = self.w_valid.val();
         ctl.x_valid.next = self.x_valid.val();
-        ctl.o_ready.next = self.o_ready.val();
-        ctl.o_valid.next = self.hscalers[0].valid_out.val();
+        ctl.o_taken.next = self.fifo.taken.val();
         self.cmd_ready.next = ctl.cmd_ready.val();
         self.s_ready.next = ctl.s_ready.val();
         self.w_ready.next = ctl.w_ready.val();
@@ -287,7 +289,7 @@ impl<
         array.clock.next = clock;
         array.reset.next = reset;
         array.west_lanes.next = lanes;
-        array.west_sel.next = run_sel;
+        array.west_sel.next = self.ctl.lane_sel.val();
         array.west_valid.next = self.ctl.tag_valid.val();
         array.west_first.next = self.ctl.tag_first.val();
         array.west_acc.next = self.ctl.tag_acc.val();
@@ -296,7 +298,8 @@ impl<
         array.w_group.next = self.ctl.w_group.val();
         array.w_bank.next = self.ctl.w_bank.val();
         array.w_data.next = self.w_data.val();
-        // South: one accumulator per column, the row register and the h banks.
+        // South: one accumulator per column (the tags arrive ahead of the
+        // sums), the row register and the h banks.
         let psums = array.south_psums.val();
         let (valid, first, acc, accbank) = (
             array.south_valid.val(),
@@ -318,14 +321,17 @@ impl<
         let sums = a.acc_out.val();
         for c in 0..C {
             self.row[c].clock.next = clock;
-            self.row[c].d.next = if row_load { sums.get_bits::<ACC>(c * ACC) } else { self.row[c].q.val() };
+            // With one beat per row the row register loads every cycle (a
+            // row pops the cycle after it arrives): no enable over C words.
+            self.row[c].d.next = if row_load || NOB == 1 { sums.get_bits::<ACC>(c * ACC) } else { self.row[c].q.val() };
             let h = scale.get_bits::<H>(c * H);
             self.h0[c].clock.next = clock;
             self.h1[c].clock.next = clock;
             self.h0[c].d.next = if h_wr.get_bit(0) { h } else { self.h0[c].q.val() };
             self.h1[c].d.next = if h_wr.get_bit(1) { h } else { self.h1[c].q.val() };
         }
-        // Drain path: beat i of a row carries columns [i·OW, (i+1)·OW).
+        // Drain path: beat i of a row carries columns [i·OW, (i+1)·OW); the
+        // h scalers take a beat every cycle (`pop` marks a real one).
         let beat = (0..NOB).find(|&i| pop_beat.get_bit(i)).unwrap_or(0);
         let mut out = Bits::<OB>::default();
         for j in 0..OW {
@@ -333,18 +339,24 @@ impl<
             let hs = &mut self.hscalers[j];
             hs.clock.next = clock;
             hs.reset.next = reset;
-            hs.enable.next = self.ctl.advance.val();
             hs.valid_in.next = pop;
             hs.acc_in.next = self.row[col].q.val();
             hs.h_in.next = if pop_bank { self.h1[col].q.val() } else { self.h0[col].q.val() };
             out.set_bits::<O>(j * O, hs.word_out.val());
         }
-        self.o_data.next = out;
-        self.o_valid.next = self.hscalers[0].valid_out.val();
+        let f = &mut self.fifo;
+        f.clock.next = clock;
+        f.reset.next = reset;
+        f.wr.next = self.hscalers[0].valid_out.val();
+        f.wr_data.next = out;
+        f.o_ready.next = self.o_ready.val();
+        self.o_data.next = f.o_data.val();
+        self.o_valid.next = f.o_valid.val();
         // Scale bits above the g or h fields are unused, pop_beat's bit 0 is
-        // the default beat (no test needed), and the h scalers move in
-        // lockstep, so only the first one's valid is read.
-        let mut unused = parity(scale) ^ parity(pop_beat);
+        // the default beat (no test needed), row_load is implied with one
+        // beat per row, and the h scalers move in lockstep, so only the
+        // first one's valid is read.
+        let mut unused = parity(scale) ^ parity(pop_beat) ^ row_load;
         for j in 1..OW {
             unused ^= self.hscalers[j].valid_out.val();
         }
@@ -359,8 +371,7 @@ impl<
             &mut c.s_valid,
             &mut c.w_valid,
             &mut c.x_valid,
-            &mut c.o_ready,
-            &mut c.o_valid,
+            &mut c.o_taken,
         ] {
             s.connect();
         }
@@ -411,11 +422,16 @@ impl<
         for h in &mut self.hscalers {
             h.clock.connect();
             h.reset.connect();
-            h.enable.connect();
             h.valid_in.connect();
             h.acc_in.connect();
             h.h_in.connect();
         }
+        let f = &mut self.fifo;
+        f.clock.connect();
+        f.reset.connect();
+        f.wr.connect();
+        f.wr_data.connect();
+        f.o_ready.connect();
         self.o_data.connect();
         self.o_valid.connect();
         self.unused_inputs.connect();
@@ -431,8 +447,7 @@ impl<
             ("ctl$s_valid", "s_valid"),
             ("ctl$w_valid", "w_valid"),
             ("ctl$x_valid", "x_valid"),
-            ("ctl$o_ready", "o_ready"),
-            ("ctl$o_valid", "hscalers$0$valid_out"),
+            ("ctl$o_taken", "fifo$taken"),
             ("cmd_ready", "ctl$cmd_ready"),
             ("s_ready", "ctl$s_ready"),
             ("w_ready", "ctl$w_ready"),
@@ -453,7 +468,7 @@ impl<
             ("array$clock", "clock"),
             ("array$reset", "reset"),
             ("array$west_lanes", "gscalers$lane_out"),
-            ("array$west_sel", "ctl$run_sel"),
+            ("array$west_sel", "ctl$lane_sel"),
             ("array$west_valid", "ctl$tag_valid"),
             ("array$west_first", "ctl$tag_first"),
             ("array$west_acc", "ctl$tag_acc"),
@@ -483,8 +498,12 @@ impl<
             // Row register and h banks: defaults first, then the loads, as
             // the `if`s of update() read.
             n.wire(&format!("row${c}$clock"), "clock");
-            n.wire(&format!("row${c}$d"), &format!("row${c}$q"));
-            n.when("ctl$row_load", |n| n.from_slice(&format!("row${c}$d"), "accs$acc_out", c * ACC, ACC));
+            if NOB == 1 {
+                n.from_slice(&format!("row${c}$d"), "accs$acc_out", c * ACC, ACC);
+            } else {
+                n.wire(&format!("row${c}$d"), &format!("row${c}$q"));
+                n.when("ctl$row_load", |n| n.from_slice(&format!("row${c}$d"), "accs$acc_out", c * ACC, ACC));
+            }
             for (bank, name) in [(0, "h0"), (1, "h1")] {
                 n.wire(&format!("{name}${c}$clock"), "clock");
                 n.wire(&format!("{name}${c}$d"), &format!("{name}${c}$q"));
@@ -493,12 +512,7 @@ impl<
         }
         for j in 0..OW {
             let hs = format!("hscalers${j}");
-            for (port, src) in [
-                ("clock", "clock"),
-                ("reset", "reset"),
-                ("enable", "ctl$advance"),
-                ("valid_in", "ctl$pop"),
-            ] {
+            for (port, src) in [("clock", "clock"), ("reset", "reset"), ("valid_in", "ctl$pop")] {
                 n.wire(&format!("{hs}${port}"), src);
             }
             // Beat 0 is the default; beat i (one-hot pop_beat) overrides it.
@@ -514,10 +528,19 @@ impl<
                     n.when("ctl$pop_bank", |n| n.wire(&h, &format!("h1${col}$q")));
                 });
             }
-            n.into_slice("o_data", j * O, O, &format!("{hs}$word_out"));
+            n.into_slice("fifo$wr_data", j * O, O, &format!("{hs}$word_out"));
         }
-        n.wire("o_valid", "hscalers$0$valid_out");
-        let mut unused = vec!["s_data".to_string(), "ctl$pop_beat".to_string()];
+        for (port, src) in [
+            ("fifo$clock", "clock"),
+            ("fifo$reset", "reset"),
+            ("fifo$wr", "hscalers$0$valid_out"),
+            ("fifo$o_ready", "o_ready"),
+            ("o_data", "fifo$o_data"),
+            ("o_valid", "fifo$o_valid"),
+        ] {
+            n.wire(port, src);
+        }
+        let mut unused = vec!["s_data".to_string(), "ctl$pop_beat".to_string(), "ctl$row_load".to_string()];
         unused.extend((1..OW).map(|j| format!("hscalers${j}$valid_out")));
         n.sink("unused_inputs", &unused);
         n.finish()

@@ -9,6 +9,11 @@
 
 use rust_hdl::prelude::*;
 
+/// `n` registers of type `T`, each powering up to 0.
+pub fn dffs<T: Synth>(n: usize) -> Vec<DFF<T>> {
+    (0..n).map(|_| DFF::default()).collect()
+}
+
 /// `v` as an `N`-bit two's complement bit pattern (`N` <= 64).
 pub fn twos<const N: usize>(v: i64) -> Bits<N> {
     assert!(N <= 64, "twos: {N} bits do not fit a u64");
@@ -93,6 +98,39 @@ pub fn vsext(x: &str, n: usize, w: usize) -> String {
     }
 }
 
+/// `p` rounded half up and shifted right by `shift` (floor of (p + 2^(shift−1))
+/// / 2^shift), then saturated symmetrically to ±m: the arithmetic of the g
+/// and h scalers (`numerics::lane_value`, `numerics::scale_output`), written
+/// once for their rust-hdl models.
+pub fn round_shift_saturate(p: i64, shift: u32, m: i64) -> i64 {
+    let round = if shift == 0 { 0 } else { 1i64 << (shift - 1) };
+    ((p + round) >> shift).clamp(-m, m)
+}
+
+/// An ECP5 MULT18X18D instance `inst`: `p` (a 36-bit net) = `a` · `b` (18-bit
+/// nets, both signed), with the input registers (A and B) and the output
+/// register clocked by `clock` when `registered` (two cycles from the
+/// operands to the product, the configuration nextpnr times as
+/// MULT18X18D_REGS_ALL), none otherwise. Clock enables on, resets off; the
+/// project's model is hdl/verilog/MULT18X18D_sim.v.
+pub fn ecp5_mult18x18d(inst: &str, a: &str, b: &str, p: &str, registered: bool) -> String {
+    let reg = if registered { "CLK0" } else { "NONE" };
+    let bits = |port: &str, net: &str, n: usize| (0..n).map(|i| format!(".{port}{i}({net}[{i}])")).collect::<Vec<_>>().join(", ");
+    format!(
+        "MULT18X18D #(.REG_INPUTA_CLK(\"{reg}\"), .REG_INPUTB_CLK(\"{reg}\"), .REG_OUTPUT_CLK(\"{reg}\"), .REG_PIPELINE_CLK(\"NONE\"),
+  .REG_INPUTC_CLK(\"NONE\"), .GSR(\"DISABLED\"), .RESETMODE(\"SYNC\"), .MULT_BYPASS(\"DISABLED\")) {inst} (
+  {}, {},
+  .SIGNEDA(1'b1), .SIGNEDB(1'b1), .SOURCEA(1'b0), .SOURCEB(1'b0),
+  .CLK0(clock), .CLK1(1'b0), .CLK2(1'b0), .CLK3(1'b0), .CE0(1'b1), .CE1(1'b0), .CE2(1'b0), .CE3(1'b0),
+  .RST0(1'b0), .RST1(1'b0), .RST2(1'b0), .RST3(1'b0),
+  {});
+",
+        bits("A", a, 18),
+        bits("B", b, 18),
+        bits("P", p, 36)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +145,12 @@ mod tests {
         assert_eq!(high_mask::<16>(12).to_u64(), 0xF000);
         assert_eq!(vlit(8, -3), "8'hfd");
         assert_eq!(vsext("a", 4, 8), "{{4{a[3]}}, a}");
+        assert_eq!(round_shift_saturate(11, 2, 100), 3);
+        assert_eq!(round_shift_saturate(10, 2, 100), 3);
+        assert_eq!(round_shift_saturate(9, 2, 100), 2);
+        assert_eq!(round_shift_saturate(-10, 2, 100), -2);
+        assert_eq!(round_shift_saturate(-11, 2, 100), -3);
+        assert_eq!(round_shift_saturate(1000, 2, 100), 100);
+        assert_eq!(round_shift_saturate(-1000, 0, 100), -100);
     }
 }

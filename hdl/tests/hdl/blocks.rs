@@ -48,31 +48,58 @@ proptest! {
     }
 }
 
+/// The g scaler is a pipeline of `LANE_LATENCY` stages: a token is
+/// presented every cycle (with its bank), and each lane is checked when it
+/// leaves, against `lane_value` with the g its bank held when the token was
+/// presented (a bank written in the token's cycle still gives the old g).
 fn gscaler_sweep<const A: usize, const G: usize, const L: usize>(cfg: &ArrayConfig, gs: &[i64], xs: &[i64]) {
+    use onebit_hdl::timing::LANE_LATENCY;
+    use std::collections::VecDeque;
     const NB: usize = 3;
     let cfg = ArrayConfig { weight_banks: NB, ..*cfg };
     let mut g = GScaler::<A, G, L, NB>::new(&cfg);
     g.connect_all();
-    // Bank 2 keeps one value throughout while the others are rewritten.
-    let fixed = gs[gs.len() / 2];
-    g.g_in.next = twos::<G>(fixed);
-    g.g_wr.next = Bits::<NB>::from(4);
-    clock_cycle(&mut g, |u| &mut u.clock);
-    for (i, &gq) in gs.iter().enumerate() {
-        let bank = i % 2;
-        g.g_in.next = twos::<G>(gq);
-        g.g_wr.next = Bits::<NB>::from(1 << bank);
-        clock_cycle(&mut g, |u| &mut u.clock);
-        g.g_wr.next = Bits::<NB>::from(0);
-        // Tokens of the new bank and of the fixed one, interleaved.
-        for (j, &x) in xs.iter().enumerate() {
-            let (b, want_g) = if j % 3 == 2 { (2, fixed) } else { (bank, gq) };
+    let mut banks = [0i64; NB];
+    let mut expect: VecDeque<Option<(i64, i64, usize)>> = VecDeque::new();
+    let mut step = |g: &mut GScaler<A, G, L, NB>, banks: &mut [i64; NB], write: Option<(usize, i64)>, token: Option<(usize, i64)>| {
+        g.g_wr.next = Bits::<NB>::from(write.map_or(0, |(b, _)| 1u64 << b));
+        if let Some((_, v)) = write {
+            g.g_in.next = twos::<G>(v);
+        }
+        if let Some((b, x)) = token {
             g.x_in.next = twos::<A>(x);
             g.sel.next = Bits::<NB>::from(1 << b);
-            clock_cycle(&mut g, |u| &mut u.clock);
-            assert_eq!(signed_value(g.lane_out.val()), lane_value(&cfg, x, want_g), "{cfg}: x={x} g={want_g} bank {b}");
+            expect.push_back(Some((x, banks[b], b)));
+        } else {
+            expect.push_back(None);
+        }
+        if let Some((b, v)) = write {
+            banks[b] = v;
+        }
+        clock_cycle(g, |u| &mut u.clock);
+        if expect.len() == LANE_LATENCY {
+            if let Some((x, want_g, b)) = expect.pop_front().unwrap() {
+                assert_eq!(signed_value(g.lane_out.val()), lane_value(&cfg, x, want_g), "{cfg}: x={x} g={want_g} bank {b}");
+            }
+        }
+    };
+    // Bank 2 keeps one value throughout while the others are rewritten.
+    let fixed = gs[gs.len() / 2];
+    step(&mut g, &mut banks, Some((2, fixed)), None);
+    for (i, &gq) in gs.iter().enumerate() {
+        let bank = i % 2;
+        // The write comes with a token of the same bank, which still uses the old g.
+        step(&mut g, &mut banks, Some((bank, gq)), Some((bank, xs[i % xs.len()])));
+        // Tokens of the new bank and of the fixed one, interleaved.
+        for (j, &x) in xs.iter().enumerate() {
+            let b = if j % 3 == 2 { 2 } else { bank };
+            step(&mut g, &mut banks, None, Some((b, x)));
         }
     }
+    for _ in 0..LANE_LATENCY {
+        step(&mut g, &mut banks, None, None);
+    }
+    assert!(expect.iter().all(Option::is_none));
 }
 
 /// Every (x_q, g_q) pair of the 8-bit presets: sim16 (lane 12, shift 3) and
@@ -95,43 +122,53 @@ proptest! {
     }
 }
 
-/// Push words through an h scaler with random output back-pressure; words must
-/// come out in order, each once, equal to `scale_output`.
+/// Push words through an h scaler, some cycles without one: every word
+/// leaves exactly `H_STAGES` cycles after it entered, marked valid, equal to
+/// `scale_output`, and no valid word leaves that did not enter; a reset
+/// drops the words in flight.
 fn hscaler_stream<const ACC: usize, const H: usize, const O: usize>(
     cfg: &ArrayConfig,
     words: &[(i64, i64)],
     seed: u64,
 ) {
+    use onebit_hdl::timing::H_STAGES;
+    use std::collections::VecDeque;
     let mut hs = HScaler::<ACC, H, O>::new(cfg);
     hs.connect_all();
     let mut rng = SplitMix64(seed);
-    let (mut next, mut got) = (0usize, vec![]);
-    let mut cycles = 0;
-    while got.len() < words.len() {
-        cycles += 1;
-        assert!(cycles < 100 * words.len() + 100, "h scaler stalled");
-        let o_ready = rng.next_u64() % 3 != 0;
-        settle(&mut hs);
-        let advance = !hs.valid_out.val() || o_ready;
+    let mut expect: VecDeque<Option<i64>> = (0..H_STAGES).map(|_| None).collect();
+    let (mut next, mut got, mut dropped) = (0usize, 0usize, 0usize);
+    let mut cycle = 0;
+    while next < words.len() || expect.iter().any(Option::is_some) {
+        cycle += 1;
+        // Once, a reset with words in flight: they never come out.
+        let reset = cycle == 7;
         let offer = next < words.len() && rng.next_u64() % 4 != 0;
-        hs.reset.next = false;
-        hs.enable.next = advance;
-        hs.valid_in.next = advance && offer;
+        hs.reset.next = reset;
+        hs.valid_in.next = offer;
         if offer {
             hs.acc_in.next = twos::<ACC>(words[next].0);
             hs.h_in.next = twos::<H>(words[next].1);
         }
         settle(&mut hs);
-        if hs.valid_out.val() && o_ready {
-            got.push(signed_value(hs.word_out.val()));
+        let want = expect.pop_front().unwrap();
+        assert_eq!(hs.valid_out.val(), want.is_some(), "cycle {cycle}: valid_out");
+        if let Some(w) = want {
+            assert_eq!(signed_value(hs.word_out.val()), w, "{cfg}: word {got}");
+            got += 1;
         }
-        if advance && offer {
+        if reset {
+            dropped += expect.iter().filter(|e| e.is_some()).count() + offer as usize;
+            expect.iter_mut().for_each(|e| *e = None);
+        }
+        // A word offered in the reset's cycle is dropped too.
+        expect.push_back((offer && !reset).then(|| scale_output(cfg, words[next].0, words[next].1)));
+        if offer {
             next += 1;
         }
         clock_cycle(&mut hs, |u| &mut u.clock);
     }
-    let want: Vec<i64> = words.iter().map(|&(a, h)| scale_output(cfg, a, h)).collect();
-    assert_eq!(got, want, "{cfg}");
+    assert_eq!(got + dropped, words.len());
 }
 
 proptest! {
@@ -238,76 +275,141 @@ fn array_sums_banked_tiles_loaded_beside_tokens() {
     }
 }
 
+/// Drives one accumulator column with the accelerator's timing: a token's
+/// tags at cycle e, its partial sum at e + TAG_LEAD, a drain read's word
+/// ACC_READ_LATENCY cycles after its address. Records every drained word.
+struct AccDriver<const P: usize, const ACC: usize, const AD: usize> {
+    acc: OutputAccumulator<P, ACC, AD>,
+    psums: std::collections::VecDeque<i64>,
+    reads: std::collections::VecDeque<Option<usize>>,
+    drained: Vec<(usize, i64)>,
+}
+
+impl<const P: usize, const ACC: usize, const AD: usize> AccDriver<P, ACC, AD> {
+    fn new() -> Self {
+        use onebit_hdl::timing::{ACC_READ_LATENCY, TAG_LEAD};
+        let mut acc = OutputAccumulator::<P, ACC, AD>::default();
+        acc.connect_all();
+        Self { acc, psums: (0..TAG_LEAD).map(|_| 0).collect(), reads: (0..ACC_READ_LATENCY).map(|_| None).collect(), drained: vec![] }
+    }
+    /// One cycle: maybe a token (first, acc, bank, psum), maybe a drain read (bank, address).
+    fn cycle(&mut self, token: Option<(bool, bool, bool, i64)>, read: Option<(bool, usize)>) {
+        let a = &mut self.acc;
+        a.valid_in.next = token.is_some();
+        let (first, acc, bank, psum) = token.unwrap_or((false, false, false, 0));
+        a.first_in.next = first;
+        a.acc_in.next = acc;
+        a.bank_in.next = bank;
+        self.psums.push_back(psum);
+        a.psum_in.next = twos::<P>(self.psums.pop_front().unwrap());
+        a.drain_rd.next = read.is_some();
+        if let Some((b, addr)) = read {
+            a.drain_bank.next = b;
+            a.drain_addr.next = twos::<AD>(addr as i64);
+        }
+        a.reset.next = false;
+        settle(a);
+        if let Some(addr) = self.reads.pop_front().unwrap() {
+            self.drained.push((addr, signed_value(a.acc_out.val())));
+        }
+        self.reads.push_back(read.map(|r| r.1));
+        clock_cycle(a, |u| &mut u.clock);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 32, .. ProptestConfig::default() })]
     /// One column's accumulator across K tiles in one bank while the other
     /// bank is drained: runs of M tokens, the first overwriting, later ones
-    /// adding, bubbles (or none: consecutive tiles back to back, where the
-    /// write must be forwarded), and the other bank's words read at the same
-    /// time; then every token of the accumulating bank drained.
+    /// adding, with random bubbles and consecutive tiles as close as the
+    /// controller lets them come (a tile's token i at least ACC_SPACING
+    /// cycles after the previous tile's), the other bank's words read every
+    /// cycle meanwhile; then every token of the accumulating bank drained.
     #[test]
     fn accumulator_adds_across_k_tiles_beside_a_drain(seed: u64, m in 1usize..8, tiles in 1usize..5, bank: bool) {
+        use onebit_hdl::timing::ACC_SPACING;
         const P: usize = 14;
         const ACC: usize = 20;
         const AD: usize = 3;
-        let mut acc = OutputAccumulator::<P, ACC, AD>::default();
-        acc.connect_all();
+        let mut d = AccDriver::<P, ACC, AD>::new();
         let mut rng = SplitMix64(seed);
         let pmax = ArrayConfig::sym_max(P as u32);
         // The other bank first holds known words (one run, no add).
         let other: Vec<i64> = (0..m).map(|t| t as i64 * 7 - 20).collect();
         for (t, &v) in other.iter().enumerate() {
-            acc.valid_in.next = true;
-            acc.first_in.next = t == 0;
-            acc.acc_in.next = false;
-            acc.bank_in.next = !bank;
-            acc.psum_in.next = twos::<P>(v);
-            clock_cycle(&mut acc, |u| &mut u.clock);
+            d.cycle(Some((t == 0, false, !bank, v)), None);
         }
-        // Its last word is written two edges later.
-        acc.valid_in.next = false;
-        clock_cycle(&mut acc, |u| &mut u.clock);
-        clock_cycle(&mut acc, |u| &mut u.clock);
+        // Its last word is written ACC_SPACING cycles later.
+        for _ in 0..ACC_SPACING {
+            d.cycle(None, None);
+        }
         let mut model = vec![0i64; m];
-        let mut drained = vec![];
         let mut read = 0usize;
         for tile in 0..tiles {
             let mut t = 0;
             while t < m {
                 let bubble = rng.next_u64() % 3 == 0;
                 let v = if rng.next_u64() % 4 == 0 { -pmax } else { rng.range_i64(-pmax, pmax) };
-                acc.valid_in.next = !bubble;
-                acc.first_in.next = !bubble && t == 0;
-                acc.acc_in.next = tile > 0;
-                acc.bank_in.next = bank;
-                acc.psum_in.next = twos::<P>(v);
-                // Meanwhile the drain reads the other bank.
-                acc.drain_rd.next = true;
-                acc.drain_bank.next = !bank;
-                acc.drain_addr.next = twos::<AD>((read % m) as i64);
+                let token = (!bubble).then_some((t == 0, tile > 0, bank, v));
                 if !bubble {
                     model[t] = if tile > 0 { model[t] + v } else { v };
                     t += 1;
                 }
-                clock_cycle(&mut acc, |u| &mut u.clock);
-                drained.push(signed_value(acc.acc_out.val()));
+                d.cycle(token, Some((!bank, read % m)));
+                read += 1;
+            }
+            // The controller's wait before the next tile's first token.
+            for _ in 0..ACC_SPACING.saturating_sub(m) {
+                d.cycle(None, Some((!bank, read % m)));
                 read += 1;
             }
         }
-        acc.valid_in.next = false;
-        acc.first_in.next = false;
-        acc.drain_rd.next = false;
-        clock_cycle(&mut acc, |u| &mut u.clock);
-        clock_cycle(&mut acc, |u| &mut u.clock);
-        acc.drain_rd.next = true;
-        for (i, &v) in drained.iter().enumerate() {
-            prop_assert_eq!(v, other[i % m], "other bank, read {}", i);
+        for _ in 0..ACC_SPACING {
+            d.cycle(None, None);
         }
-        acc.drain_bank.next = bank;
-        for (t, &want) in model.iter().enumerate() {
-            acc.drain_addr.next = twos::<AD>(t as i64);
-            clock_cycle(&mut acc, |u| &mut u.clock);
-            prop_assert_eq!(signed_value(acc.acc_out.val()), want, "token {}", t);
+        for t in 0..m {
+            d.cycle(None, Some((bank, t)));
         }
+        for _ in 0..4 {
+            d.cycle(None, None);
+        }
+        let (others, mine) = d.drained.split_at(read);
+        for &(addr, v) in others {
+            prop_assert_eq!(v, other[addr], "other bank, word {}", addr);
+        }
+        for &(addr, v) in mine {
+            prop_assert_eq!(v, model[addr], "token {}", addr);
+        }
+        prop_assert_eq!(mine.len(), m);
+    }
+}
+
+/// ACC_SPACING is exact: two one-token tiles for the same word, the second
+/// adding, give the sum when ACC_SPACING cycles apart, and miss the first
+/// one's write (its word is read before the sum is written) one cycle
+/// closer. The controller's tile spacing rests on this number.
+#[test]
+fn accumulator_spacing_is_exact() {
+    use onebit_hdl::timing::ACC_SPACING;
+    for (gap, want) in [(ACC_SPACING, 30 + 12), (ACC_SPACING - 1, 5 + 12)] {
+        let mut d = AccDriver::<14, 20, 3>::new();
+        // The word starts at 5 (another tile, long before).
+        d.cycle(Some((true, false, false, 5)), None);
+        for _ in 0..8 {
+            d.cycle(None, None);
+        }
+        d.cycle(Some((true, false, false, 30)), None);
+        for _ in 1..gap {
+            d.cycle(None, None);
+        }
+        d.cycle(Some((true, true, false, 12)), None);
+        for _ in 0..8 {
+            d.cycle(None, None);
+        }
+        d.cycle(None, Some((false, 0)));
+        for _ in 0..4 {
+            d.cycle(None, None);
+        }
+        assert_eq!(d.drained, vec![(0, want)], "tiles {gap} cycles apart");
     }
 }

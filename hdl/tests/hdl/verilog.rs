@@ -135,9 +135,9 @@ fn ecp5_mult18x18d_model_matches_rtl_products() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The h scaler's Verilog (`hscaler::hscaler_verilog`) against
-/// `numerics::scale_output`, in Icarus, for the presets and two narrow test
-/// configurations: every acc·h equal to the smallest product that rounds to
+/// The h scaler's Verilog (`hscaler::hscaler_verilog`, its generic and its
+/// ECP5 form) against `numerics::scale_output`, in Icarus, a pair entering
+/// every cycle, for the presets and two narrow test configurations: every acc·h equal to the smallest product that rounds to
 /// ±(m + 1) and to one less (an off-by-one in either saturation threshold
 /// fails here, checked by mutation), products straddling them for many h,
 /// the extremes, and random pairs.
@@ -191,61 +191,80 @@ fn hscaler_verilog_saturates_like_scale_output_at_its_thresholds() {
             .iter()
             .map(|&(a, h)| format!("{:016x} {:016x} {:016x}\n", mask(a, acc_bits), mask(h, h_bits), mask(scale_output(&cfg, a, h), o)))
             .collect();
-        let dir = std::env::temp_dir().join(format!("onebit-hscaler-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let body = onebit_hdl::hscaler::hscaler_verilog(acc_bits, h_bits, o, shift as usize, m);
-        let module = format!(
-            "module hs(input clock, input reset, input enable, input valid_in, input [{}:0] acc_in, input [{}:0] h_in, output valid_out, output [{}:0] word_out);\n{body}endmodule\n",
-            acc_bits - 1,
-            h_bits - 1,
-            o - 1
-        );
-        let tb = format!(
-            "module tb;\n\
-             reg clock = 0, enable = 1, valid_in = 1, reset = 0;\n\
-             reg [{a1}:0] acc_in; reg [{h1}:0] h_in; wire [{o1}:0] word_out; wire valid_out;\n\
-             reg [63:0] v [0:{last}];\n\
-             integer i, errors;\n\
-             hs dut(.clock(clock), .reset(reset), .enable(enable), .valid_in(valid_in), .acc_in(acc_in), .h_in(h_in), .valid_out(valid_out), .word_out(word_out));\n\
-             initial begin\n\
-               $readmemh(\"vectors.hex\", v); errors = 0;\n\
-               for (i = 0; i < {n}; i = i + 1) begin\n\
-                 acc_in = v[3 * i]; h_in = v[3 * i + 1];\n\
-                 #1 clock = 1; #1 clock = 0; #1 clock = 1; #1 clock = 0;\n\
-                 if (word_out !== v[3 * i + 2][{o1}:0]) begin\n\
-                   errors = errors + 1;\n\
-                   if (errors < 10) $display(\"acc %h h %h: %h, want %h\", acc_in, h_in, word_out, v[3 * i + 2][{o1}:0]);\n\
+        // The generic form, and the ECP5 form (registered MULT18X18Ds,
+        // simulated on the project's model) that the ECP5 synthesis reads
+        // where `ONEBIT_ECP5_DSP` is defined.
+        for form in ["generic", "ecp5_dsp"] {
+            let dir = std::env::temp_dir().join(format!("onebit-hscaler-{}-{name}-{form}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut body = onebit_hdl::hscaler::hscaler_verilog(acc_bits, h_bits, o, shift as usize, m);
+            let mut sources: Vec<std::ffi::OsString> = vec!["tb.v".into(), "hs.v".into()];
+            if form == "ecp5_dsp" {
+                body = format!("`define ONEBIT_ECP5_DSP\n{body}");
+                std::fs::write(dir.join("MULT18X18D_sim.v"), onebit_hdl::verilog::ECP5_MULT18X18D_SIM).unwrap();
+                sources.push("MULT18X18D_sim.v".into());
+                let dsps = if acc_bits <= 18 { 1 } else { 2 };
+                assert_eq!(onebit_hdl::hscaler::hscaler_ecp5_dsp(acc_bits, h_bits, o, shift as usize, m).matches("MULT18X18D #").count(), dsps);
+            }
+            let module = format!(
+                "module hs(input clock, input reset, input valid_in, input [{}:0] acc_in, input [{}:0] h_in, output valid_out, output [{}:0] word_out);\n{body}endmodule\n",
+                acc_bits - 1,
+                h_bits - 1,
+                o - 1
+            );
+            // A pair every cycle; each word is checked H_STAGES edges later.
+            let tb = format!(
+                "module tb;\n\
+                 reg clock = 0, valid_in = 0, reset = 0;\n\
+                 reg [{a1}:0] acc_in = 0; reg [{h1}:0] h_in = 0; wire [{o1}:0] word_out; wire valid_out;\n\
+                 reg [63:0] v [0:{last}];\n\
+                 integer i, j, errors;\n\
+                 hs dut(.clock(clock), .reset(reset), .valid_in(valid_in), .acc_in(acc_in), .h_in(h_in), .valid_out(valid_out), .word_out(word_out));\n\
+                 initial begin\n\
+                   $readmemh(\"vectors.hex\", v); errors = 0;\n\
+                   for (i = 0; i < {n} + {lat} - 1; i = i + 1) begin\n\
+                     if (i < {n}) begin acc_in = v[3 * i]; h_in = v[3 * i + 1]; valid_in = 1; end else valid_in = 0;\n\
+                     #1 clock = 1; #1 clock = 0;\n\
+                     j = i - {lat} + 1;\n\
+                     if (j >= 0 && (valid_out !== 1'b1 || word_out !== v[3 * j + 2][{o1}:0])) begin\n\
+                       errors = errors + 1;\n\
+                       if (errors < 10) $display(\"acc %h h %h: %b %h, want %h\", v[3 * j], v[3 * j + 1], valid_out, word_out, v[3 * j + 2][{o1}:0]);\n\
+                     end\n\
+                   end\n\
+                   #1 clock = 1; #1 clock = 0;\n\
+                   if (valid_out !== 1'b0) errors = errors + 1;\n\
+                   $display(\"HSCALER checked=%0d errors=%0d\", {n}, errors);\n\
+                   $finish;\n\
                  end\n\
-               end\n\
-               $display(\"HSCALER checked=%0d errors=%0d\", i, errors);\n\
-               $finish;\n\
-             end\n\
-             endmodule\n",
-            a1 = acc_bits - 1,
-            h1 = h_bits - 1,
-            o1 = o - 1,
-            last = 3 * pairs.len() - 1,
-            n = pairs.len()
-        );
-        // One value per line for $readmemh.
-        std::fs::write(dir.join("vectors.hex"), vectors.split_whitespace().collect::<Vec<_>>().join("\n")).unwrap();
-        std::fs::write(dir.join("hs.v"), module).unwrap();
-        std::fs::write(dir.join("tb.v"), tb).unwrap();
-        let log = run_tb_in_icarus(name, &dir, &["tb.v", "hs.v"].map(Into::into));
-        assert!(
-            log.contains(&format!("HSCALER checked={} errors=0", pairs.len())),
-            "{name}: the h scaler's Verilog differs from scale_output:\n{log}"
-        );
-        let _ = std::fs::remove_dir_all(&dir);
+                 endmodule\n",
+                a1 = acc_bits - 1,
+                h1 = h_bits - 1,
+                o1 = o - 1,
+                last = 3 * pairs.len() - 1,
+                n = pairs.len(),
+                lat = onebit_hdl::timing::H_STAGES,
+            );
+            // One value per line for $readmemh.
+            std::fs::write(dir.join("vectors.hex"), vectors.split_whitespace().collect::<Vec<_>>().join("\n")).unwrap();
+            std::fs::write(dir.join("hs.v"), module).unwrap();
+            std::fs::write(dir.join("tb.v"), tb).unwrap();
+            let log = run_tb_in_icarus(name, &dir, &sources);
+            assert!(
+                log.contains(&format!("HSCALER checked={} errors=0", pairs.len())),
+                "{name} ({form} form): the h scaler's Verilog differs from scale_output:\n{log}"
+            );
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
     assert!(exact_hits > 0, "no configuration reaches a saturation threshold exactly");
 }
 
-/// The g-scaler bank's Verilog (one loop over the rows) against
-/// `lane_value` in Icarus: per configuration, every row gets its own g in
-/// each bank, then tokens select banks; each row's lane is checked the
-/// cycle after, with the extreme activations and g values (saturation on
-/// the narrow-lane configurations) and random ones.
+/// The g-scaler bank's Verilog (one loop over the rows; its iCE40 and ECP5
+/// forms) against `lane_value` in Icarus: per configuration, every row gets
+/// its own g in each bank, then a token every cycle selects a bank; each
+/// row's lane is checked LANE_LATENCY cycles later, with the extreme
+/// activations and g values (saturation on the narrow-lane configurations)
+/// and random ones.
 #[test]
 fn gscaler_bank_verilog_matches_lane_value_on_every_row_and_bank() {
     use onebit_core::numerics::lane_value;
@@ -254,6 +273,7 @@ fn gscaler_bank_verilog_matches_lane_value_on_every_row_and_bank() {
         ("sim16", ArrayConfig::SIM16),
         ("ice40", ArrayConfig::ICE40),
         ("ice40_up5k", ArrayConfig::ICE40_UP5K),
+        ("ecp5", ArrayConfig::ECP5),
         ("t6x4", ArrayConfig::T6X4),
         ("t4x3", crate::common::T4X3),
     ];
@@ -293,10 +313,13 @@ fn gscaler_bank_verilog_matches_lane_value_on_every_row_and_bank() {
             let want: Vec<i64> = xs.iter().enumerate().map(|(row, &x)| lane_value(&cfg, x, gs[*b][row])).collect();
             lines.push(pack(&want, l, lw));
         }
-        // The generic form, and the iCE40 form (rows in pairs in SB_MAC16s,
+        // The generic form, the iCE40 form (rows in pairs in SB_MAC16s,
         // simulated on yosys's model of the cell) that the iCE40 synthesis
-        // reads where `ONEBIT_ICE40_DSP` is defined.
-        for form in ["generic", "ice40_dsp"] {
+        // reads where `ONEBIT_ICE40_DSP` is defined, and the ECP5 form (a
+        // registered MULT18X18D per row, on the project's model) for
+        // `ONEBIT_ECP5_DSP`.
+        let forms: &[&str] = if a <= 8 && g <= 8 { &["generic", "ice40_dsp", "ecp5_dsp"] } else { &["generic", "ecp5_dsp"] };
+        for &form in forms {
             let dir = std::env::temp_dir().join(format!("onebit-gbank-{}-{name}-{form}", std::process::id()));
             std::fs::create_dir_all(&dir).unwrap();
             let mut body = onebit_hdl::gscaler::gscaler_bank_verilog(r, a, g, l, nb, s, shift, m);
@@ -308,6 +331,13 @@ fn gscaler_bank_verilog_matches_lane_value_on_every_row_and_bank() {
                 let dsp = onebit_hdl::gscaler::gscaler_bank_ice40_dsp(r, a, g, l, nb, s, shift, m);
                 assert_eq!(dsp.matches("SB_MAC16 ").count(), r.div_ceil(2), "{name}: two rows per SB_MAC16");
             }
+            if form == "ecp5_dsp" {
+                body = format!("`define ONEBIT_ECP5_DSP\n{body}");
+                std::fs::write(dir.join("MULT18X18D_sim.v"), onebit_hdl::verilog::ECP5_MULT18X18D_SIM).unwrap();
+                sources.push("MULT18X18D_sim.v".into());
+                let dsp = onebit_hdl::gscaler::gscaler_bank_ecp5_dsp(r, a, g, l, nb, s, shift, m);
+                assert_eq!(dsp.matches("MULT18X18D #").count(), r, "{name}: a MULT18X18D per row");
+            }
             let module = format!(
                 "module gb(input clock, input [{}:0] x_in, input [{}:0] g_in, input [{}:0] g_wr, input [{}:0] sel, output [{}:0] lane_out);\n{body}endmodule\n",
                 xw - 1,
@@ -316,11 +346,13 @@ fn gscaler_bank_verilog_matches_lane_value_on_every_row_and_bank() {
                 nb - 1,
                 lw - 1
             );
+            // A token every cycle; each one's lanes are checked
+            // LANE_LATENCY edges later.
             let tb = format!(
                 "module tb;\n\
                  reg clock = 0; reg [{x1}:0] x_in = 0; reg [{s1}:0] g_in = 0; reg [{n1}:0] g_wr = 0, sel = 0; wire [{l1}:0] lane_out;\n\
                  reg [{wide}:0] v [0:{last}];\n\
-                 integer i, errors;\n\
+                 integer i, j, errors;\n\
                  gb dut(.clock(clock), .x_in(x_in), .g_in(g_in), .g_wr(g_wr), .sel(sel), .lane_out(lane_out));\n\
                  initial begin\n\
                    $readmemh(\"vectors.hex\", v); errors = 0;\n\
@@ -328,15 +360,16 @@ fn gscaler_bank_verilog_matches_lane_value_on_every_row_and_bank() {
                      g_in = v[i]; g_wr = 1 << i; #1 clock = 1; #1 clock = 0;\n\
                    end\n\
                    g_wr = 0;\n\
-                   for (i = 0; i < {n}; i = i + 1) begin\n\
-                     sel = v[{nb} + 3 * i]; x_in = v[{nb} + 3 * i + 1];\n\
+                   for (i = 0; i < {n} + {lat}; i = i + 1) begin\n\
+                     if (i < {n}) begin sel = v[{nb} + 3 * i]; x_in = v[{nb} + 3 * i + 1]; end\n\
                      #1 clock = 1; #1 clock = 0;\n\
-                     if (lane_out !== v[{nb} + 3 * i + 2][{l1}:0]) begin\n\
+                     j = i - {lat} + 1;\n\
+                     if (j >= 0 && j < {n} && lane_out !== v[{nb} + 3 * j + 2][{l1}:0]) begin\n\
                        errors = errors + 1;\n\
-                       if (errors < 10) $display(\"token %0d: %h, want %h\", i, lane_out, v[{nb} + 3 * i + 2][{l1}:0]);\n\
+                       if (errors < 10) $display(\"token %0d: %h, want %h\", j, lane_out, v[{nb} + 3 * j + 2][{l1}:0]);\n\
                      end\n\
                    end\n\
-                   $display(\"GBANK checked=%0d errors=%0d\", i, errors);\n\
+                   $display(\"GBANK checked=%0d errors=%0d\", {n}, errors);\n\
                    $finish;\n\
                  end\n\
                  endmodule\n",
@@ -347,6 +380,7 @@ fn gscaler_bank_verilog_matches_lane_value_on_every_row_and_bank() {
                 wide = 32 * s.max(xw).max(lw).div_ceil(32) - 1,
                 last = lines.len() - 1,
                 n = tokens.len(),
+                lat = onebit_hdl::timing::LANE_LATENCY,
             );
             std::fs::write(dir.join("vectors.hex"), lines.join("\n")).unwrap();
             std::fs::write(dir.join("gb.v"), module).unwrap();
