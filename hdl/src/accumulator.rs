@@ -372,11 +372,17 @@ impl<const C: usize, const P: usize, const ACC: usize, const AD: usize, const CP
 /// The bank's Verilog body (see [`OutputAccumulator`] for the timing): the
 /// registers every column shares written once, each column's own
 /// (`mem0_c`, `mem1_c`, `rd0_c`, `rd1_c`, `old_c`, `wsum_c`, `dword_c`)
-/// suffixed with its index. Each column's RAMs are read and written in their
-/// own clocked blocks ([`ram_pair_verilog`]), so yosys infers one pair of
-/// block RAMs per column, or, where `ONEBIT_PACKED_ACC_RAM` is defined (the
-/// iCE40 synthesis: the columns share the addresses, so 8 columns of 21-bit
-/// words fill 11 SB_RAM40_4K per bank instead of 16), one pair for all.
+/// suffixed with its index. Three forms of the RAMs, selected by defines:
+/// the generic one (each column's RAMs read and written in their own
+/// clocked blocks, [`ram_pair_verilog`], so yosys infers one pair of block
+/// RAMs per column, then registers after the bank selects);
+/// `ONEBIT_PACKED_ACC_RAM` (the iCE40 synthesis: the columns share the
+/// addresses, so one RAM per bank holds every column's word of a token: 8
+/// columns of 21-bit words fill 11 SB_RAM40_4K per bank instead of 16);
+/// `ONEBIT_ECP5_BRAM` ([`ecp5_ram_pair`]: two DP16KD per column with their
+/// output registers, whose outputs the bank selects read directly, since a
+/// DP16KD without them takes 5.8 ns from clock to data). All three have the
+/// same timing.
 pub fn accumulator_bank_verilog(c: usize, p: usize, acc: usize, ad: usize) -> String {
     use std::fmt::Write;
     assert_eq!(TAG_LEAD, 3, "the Verilog's stages are written for a read latency of 3");
@@ -392,7 +398,7 @@ reg [{ad1}:0] waddr;
 wire [{ad1}:0] token = first_in ? {ad}'d0 : next_token;
 "
     );
-    let mut init = format!(
+    let init = format!(
         "   next_token = {ad}'d0; ra0 = {ad}'d0; ra1 = {ad}'d0;
    tv_0 = 1'd0; tv_1 = 1'd0; tv_2 = 1'd0; tacc_0 = 1'd0; tacc_1 = 1'd0; tacc_2 = 1'd0;
    tbank_0 = 1'd0; tbank_1 = 1'd0; tbank_2 = 1'd0;
@@ -400,7 +406,7 @@ wire [{ad1}:0] token = first_in ? {ad}'d0 : next_token;
    wv = 1'd0; wbank = 1'd0; dbank_0 = 1'd0; dbank_1 = 1'd0; waddr = {ad}'d0;
 "
     );
-    let mut clocked = "   if (valid_in) next_token <= token + 1'd1;
+    let clocked = "   if (valid_in) next_token <= token + 1'd1;
    ra0 <= (drain_rd & ~drain_bank) ? drain_addr : token;
    ra1 <= (drain_rd & drain_bank) ? drain_addr : token;
    tv_0 <= valid_in & ~reset; tacc_0 <= acc_in; tbank_0 <= bank_in; taddr_0 <= token;
@@ -410,14 +416,14 @@ wire [{ad1}:0] token = first_in ? {ad}'d0 : next_token;
    dbank_0 <= drain_bank; dbank_1 <= dbank_0;
 "
     .to_string();
-    let mut outs = vec![];
-    // Per column: two RAMs (the generic form), or slices of one RAM per bank
-    // that holds every column's word of a token (`ONEBIT_PACKED_ACC_RAM`).
-    let (mut per_col, mut per_col_blocks, mut cols) = (String::new(), String::new(), String::new());
+    // The RAMs and the two bank selects (the token's `old`, the drain's
+    // `dword`), per form.
+    let (mut per_col, mut per_col_blocks, mut sel_regs, mut sel_init, mut sel_clocked) =
+        (String::new(), String::new(), String::new(), String::new(), String::new());
     let (mut packed, packed_blocks) = ram_pair_verilog("", c * acc, words, "wsum_all");
-    let mut sums = vec![];
+    let mut ecp5 = "reg dbank_2;\ninitial dbank_2 = 1'd0;\nalways @(posedge clock) dbank_2 <= dbank_1;\n".to_string();
+    let (mut cols, mut outs, mut sums) = (String::new(), vec![], vec![]);
     for col in 0..c {
-        let psum = format!("psum_in[{}:{}]", col * p + p - 1, col * p);
         let (ram, blocks) = ram_pair_verilog(&format!("_{col}"), acc, words, &format!("wsum_{col}"));
         per_col.push_str(&ram);
         per_col_blocks.push_str(&blocks);
@@ -430,35 +436,96 @@ wire [{a1}:0] rd1_{col} = rd1[{hi}:{lo}];
             hi = col * acc + a1
         )
         .unwrap();
+        writeln!(sel_regs, "reg [{a1}:0] old_{col};\nreg [{a1}:0] dword_{col};\nreg [{a1}:0] wsum_{col};").unwrap();
+        writeln!(sel_init, "   old_{col} = {acc}'d0; dword_{col} = {acc}'d0; wsum_{col} = {acc}'d0;").unwrap();
+        writeln!(
+            sel_clocked,
+            "   old_{col} <= tbank_1 ? rd1_{col} : rd0_{col};\n   dword_{col} <= dbank_1 ? rd1_{col} : rd0_{col};\n   wsum_{col} <= tacc_2 ? old_{col} + ps_{col} : ps_{col};"
+        )
+        .unwrap();
+        ecp5.push_str(&ecp5_ram_pair(col, acc, ad));
+        writeln!(ecp5, "wire [{a1}:0] dword_{col} = dbank_2 ? q1_{col}[{a1}:0] : q0_{col}[{a1}:0];").unwrap();
+        let psum = format!("psum_in[{}:{}]", col * p + p - 1, col * p);
         write!(
             cols,
-            "reg [{a1}:0] old_{col};
-reg [{a1}:0] wsum_{col};
-reg [{a1}:0] dword_{col};
-wire [{p1}:0] pin_{col} = {psum};
+            "wire [{p1}:0] pin_{col} = {psum};
 wire [{a1}:0] ps_{col} = {};
 ",
             vsext(&format!("pin_{col}"), p, acc),
             p1 = p - 1
         )
         .unwrap();
-        writeln!(init, "   old_{col} = {acc}'d0; wsum_{col} = {acc}'d0; dword_{col} = {acc}'d0;").unwrap();
-        writeln!(
-            clocked,
-            "   old_{col} <= tbank_1 ? rd1_{col} : rd0_{col};
-   dword_{col} <= dbank_1 ? rd1_{col} : rd0_{col};
-   wsum_{col} <= tacc_2 ? old_{col} + ps_{col} : ps_{col};"
-        )
-        .unwrap();
         outs.push(format!("dword_{col}"));
         sums.push(format!("wsum_{col}"));
     }
     sums.reverse();
+    let sel = format!("{sel_regs}initial begin\n{sel_init}end\nalways @(posedge clock) begin\n{sel_clocked}end\n");
     let packed_blocks = format!("wire [{}:0] wsum_all = {{{}}};\n{packed_blocks}", c * acc - 1, sums.join(", "));
     v = format!(
-        "{v}`ifdef ONEBIT_PACKED_ACC_RAM\n{packed}`else\n{per_col}`endif\n{cols}`ifdef ONEBIT_PACKED_ACC_RAM\n{packed_blocks}`else\n{per_col_blocks}`endif\n"
+        "{v}{cols}`ifdef ONEBIT_ECP5_BRAM\n{ecp5}`elsif ONEBIT_PACKED_ACC_RAM\n{packed}{packed_blocks}{sel}`else\n{per_col}{per_col_blocks}{sel}`endif\n"
     );
     outs.reverse();
     writeln!(v, "assign acc_out = {{{}}};", outs.join(", ")).unwrap();
     format!("{v}initial begin\n{init}end\nalways @(posedge clock) begin\n{clocked}end\n")
+}
+
+/// Column `col`'s two RAMs in the ECP5 form: per bank a DP16KD as a 512 ×
+/// 36 pseudo dual port (port A writes its own sum `wsum<bank>_col`, the
+/// bank's word plus the partial sum, at `waddr` with all four byte enables
+/// when `wv` names the bank; port B reads at the bank's address register),
+/// both output registers on (REGMODE_A/B "OUTREG", the configuration
+/// hdl/verilog/DP16KD_sim.v models): the word read at the edge that takes
+/// `ra` is on `q<bank>_col` two edges later, as the generic form's
+/// `old`/`dword` registers are. Needs acc ≤ 36 and ad ≤ 9.
+pub fn ecp5_ram_pair(col: usize, acc: usize, ad: usize) -> String {
+    use std::fmt::Write;
+    if acc > 36 || ad > 9 {
+        return "initial $fatal(1, \"ONEBIT_ECP5_BRAM: the accumulators need acc_bits <= 36 and acc_depth <= 512\");\n".into();
+    }
+    let mut v = String::new();
+    for bank in 0..2 {
+        // Each bank's RAM gets its own sum (its word + the partial sum),
+        // so no bank select sits between the RAM's output and the adder.
+        writeln!(
+            v,
+            "reg [{a1}:0] wsum{bank}_{col};
+initial wsum{bank}_{col} = {acc}'d0;
+always @(posedge clock) wsum{bank}_{col} <= tacc_2 ? q{bank}_{col}[{a1}:0] + ps_{col} : ps_{col};
+wire [35:0] wd{bank}_{col} = {{{}'d0, wsum{bank}_{col}}};",
+            36 - acc,
+            a1 = acc - 1
+        )
+        .unwrap();
+        let we = if bank == 0 { "(wv & ~wbank)".to_string() } else { "(wv & wbank)".to_string() };
+        let ra = format!("ra{bank}");
+        let bit = |n: &str, i: usize| if i < ad { format!("{n}[{i}]") } else { "1'b0".into() };
+        let mut ports = vec![];
+        for i in 0..4 {
+            ports.push(format!(".ADA{i}({we})"));
+        }
+        ports.push(".ADA4(1'b0)".into());
+        ports.push(".ADB0(1'b0), .ADB1(1'b0), .ADB2(1'b0), .ADB3(1'b0), .ADB4(1'b0)".into());
+        for i in 0..9 {
+            ports.push(format!(".ADA{}({})", i + 5, bit("waddr", i)));
+            ports.push(format!(".ADB{}({})", i + 5, bit(&ra, i)));
+        }
+        for i in 0..18 {
+            ports.push(format!(".DIA{i}(wd{bank}_{col}[{i}]), .DIB{i}(wd{bank}_{col}[{}])", i + 18));
+            ports.push(format!(".DOA{i}(q{bank}_{col}[{i}]), .DOB{i}(q{bank}_{col}[{}])", i + 18));
+        }
+        writeln!(
+            v,
+            "wire [35:0] q{bank}_{col};
+DP16KD #(.DATA_WIDTH_A(36), .DATA_WIDTH_B(36), .REGMODE_A(\"OUTREG\"), .REGMODE_B(\"OUTREG\"), .RESETMODE(\"SYNC\"),
+  .ASYNC_RESET_RELEASE(\"SYNC\"), .CSDECODE_A(\"0b000\"), .CSDECODE_B(\"0b000\"), .WRITEMODE_A(\"NORMAL\"), .WRITEMODE_B(\"NORMAL\"),
+  .GSR(\"DISABLED\")) ram{bank}_{col} (
+  .CLKA(clock), .CEA(1'b1), .OCEA(1'b1), .WEA(1'b1), .RSTA(1'b0), .CSA0(1'b0), .CSA1(1'b0), .CSA2(1'b0),
+  .CLKB(clock), .CEB(1'b1), .OCEB(1'b1), .WEB(1'b0), .RSTB(1'b0), .CSB0(1'b0), .CSB1(1'b0), .CSB2(1'b0),
+  {});",
+            ports.join(",\n  ")
+        )
+        .unwrap();
+    }
+    writeln!(v, "wire unused_q_{col} = ^q0_{col}[35:{acc}] ^ ^q1_{col}[35:{acc}];").unwrap();
+    v
 }

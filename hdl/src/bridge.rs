@@ -112,6 +112,9 @@ pub struct ByteStreamBridge<
     // Output side: the word being sent and its bytes still to send.
     out_word: DFF<Bits<OB>>,
     out_left: DFF<Bits<8>>,
+    /// A word is being sent (out_left ≠ 0), as a flip-flop: `o_ready` and
+    /// `tx_valid` come straight from it.
+    out_busy: DFF<Bit>,
     // Constants: stream numbers (= header bytes), byte counts, slice offsets.
     id_none: Constant<Bits<3>>,
     id_cmd: Constant<Bits<3>>,
@@ -192,6 +195,7 @@ impl<const WB: usize, const X: usize, const S: usize, const O: usize, const SR: 
             byte_at_top: Default::default(),
             out_word: Default::default(),
             out_left: Default::default(),
+            out_busy: Default::default(),
             id_none: b3(0),
             id_cmd: b3(HEADER_CMD),
             id_w: b3(HEADER_WEIGHT),
@@ -222,7 +226,7 @@ impl<const WB: usize, const X: usize, const S: usize, const O: usize, const SR: 
 {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, stream, left, word, full, bad, out_word, out_left);
+        dff_setup!(self, clock, stream, left, word, full, bad, out_word, out_left, out_busy);
         // Input side.
         self.rx_ready.next = !self.full.q.val();
         self.bad_header.next = self.bad.q.val();
@@ -269,22 +273,27 @@ impl<const WB: usize, const X: usize, const S: usize, const O: usize, const SR: 
             }
         }
         // Output side: a word is taken only when its last byte has gone.
-        self.o_ready.next = self.out_left.q.val() == self.zero8.val();
-        self.tx_valid.next = self.out_left.q.val() != self.zero8.val();
+        self.o_ready.next = !self.out_busy.q.val();
+        self.tx_valid.next = self.out_busy.q.val();
         self.tx_data.next = self.out_word.q.val().get_bits::<8>(0);
         if self.tx_valid.val() & self.tx_ready.val() {
             self.out_word.d.next = self.out_word.q.val() >> 8;
             self.out_left.d.next = self.out_left.q.val() - self.one8.val();
+            if self.out_left.q.val() == self.one8.val() {
+                self.out_busy.d.next = false;
+            }
         }
         if self.o_valid.val() & self.o_ready.val() {
             self.out_word.d.next = bit_cast::<OB, O>(self.o_data.val());
             self.out_left.d.next = self.n_o.val();
+            self.out_busy.d.next = true;
         }
         if self.reset.val() {
             self.stream.d.next = self.id_none.val();
             self.full.d.next = false;
             self.bad.d.next = false;
             self.out_left.d.next = self.zero8.val();
+            self.out_busy.d.next = false;
         }
     }
 }

@@ -154,51 +154,65 @@ pub struct Controller<const AD: usize, const NB: usize, const B: usize, const NO
     pub pop: Signal<Out, Bit>,
     pub pop_beat: Signal<Out, Bits<NOB>>,
     pub pop_bank: Signal<Out, Bit>,
-    // Fetch buffer.
+    // Fetch buffer, with the command decoded as it is taken.
     cb_valid: DFF<Bit>,
-    cb_word: DFF<Bits<32>>,
-    // Loader.
+    cb_tile: DFF<Bit>,
+    cb_drain: DFF<Bit>,
+    cb_one: DFF<Bit>,
+    cb_acc: DFF<Bit>,
+    cb_count: DFF<Bits<16>>,
+    // Loader, and its registered readies (computed a cycle ahead from the
+    // state the loader will be in, so a beat's handshake is two flip-flops
+    // and an AND).
     ld_valid: DFF<Bit>,
     ld_tile: DFF<Bit>,
     ld_count: DFF<Bits<16>>,
+    ld_one: DFF<Bit>,
     ld_acc: DFF<Bit>,
     ld_scale_left: DFF<Bit>,
     ld_w_left: DFF<Bits<16>>,
+    /// No weight beat left / exactly one left.
+    ld_w_done: DFF<Bit>,
+    ld_w_last: DFF<Bit>,
     ld_group: DFF<Bits<B>>,
-    ld_bank: DFF<Bits<8>>,
+    ld_bank: DFF<Bits<2>>,
     acc_sel: DFF<Bit>,
-    // Weight bank descriptors: loaded (waiting for or being run), tokens,
-    // ACC flag, accumulator bank, "an earlier drain of that bank was pending
-    // when the tile was loaded", and cycles until the last token that used
-    // the bank has passed every row.
+    s_ready_r: DFF<Bit>,
+    w_ready_r: DFF<Bit>,
+    // Weight bank descriptors: loaded (waiting for or being run), tokens
+    // (and whether just one), ACC flag, accumulator bank, "an earlier drain
+    // of that bank was pending when the tile was loaded", and cycles until
+    // the last token that used the bank has passed every row.
     bank_full: Vec<DFF<Bit>>,
     bank_count: Vec<DFF<Bits<16>>>,
+    bank_one: Vec<DFF<Bit>>,
     bank_acc: Vec<DFF<Bit>>,
     bank_accbank: Vec<DFF<Bit>>,
     bank_wait: Vec<DFF<Bit>>,
-    bank_hold: Vec<DFF<Bits<16>>>,
-    /// `full` a cycle late: a tile's first token may be accepted only once
-    /// its last beat is in the PEs (the write stage takes a cycle).
-    bank_seen: Vec<DFF<Bit>>,
-    // Runner.
+    bank_hold: Vec<DFF<Bits<10>>>,
+    // Runner, and its registered ready.
     run_active: DFF<Bit>,
     run_left: DFF<Bits<16>>,
+    /// The next token the runner accepts is its tile's last.
+    run_last_tok: DFF<Bit>,
     run_first: DFF<Bit>,
     run_acc: DFF<Bit>,
     run_accbank: DFF<Bit>,
-    run_bank: DFF<Bits<8>>,
+    run_bank: DFF<Bits<2>>,
     /// The running tile's spacing wait, loaded into `space` after its last token.
-    run_gap: DFF<Bits<16>>,
+    run_gap: DFF<Bits<4>>,
+    run_gap_zero: DFF<Bit>,
     /// Cycles until the next tile's first token may be accepted.
-    space: DFF<Bits<16>>,
+    space: DFF<Bits<4>>,
+    x_ready_r: DFF<Bit>,
     // Token tags and the bank select, delayed to meet the lanes.
     tag_valid_r: Vec<DFF<Bit>>,
     tag_first_r: Vec<DFF<Bit>>,
     tag_acc_r: Vec<DFF<Bit>>,
     tag_accbank_r: Vec<DFF<Bit>>,
     sel_r: Vec<DFF<Bits<NB>>>,
-    flush0: DFF<Bits<16>>,
-    flush1: DFF<Bits<16>>,
+    flush0: DFF<Bits<10>>,
+    flush1: DFF<Bits<10>>,
     // Drain: pending marks per accumulator bank, the reader, the row register.
     dp0: DFF<Bit>,
     dp1: DFF<Bit>,
@@ -213,10 +227,14 @@ pub struct Controller<const AD: usize, const NB: usize, const B: usize, const NO
     dr_active: DFF<Bit>,
     dr_count: DFF<Bits<16>>,
     rd_next: DFF<Bits<16>>,
+    /// Tokens of the drain still to read.
+    rd_more: DFF<Bit>,
     /// Cycles until the next read may be issued (a row's NOB beats pop one per cycle).
-    rd_wait: DFF<Bits<16>>,
-    /// Output beats reserved in the FIFO and not yet taken by the consumer.
-    used: DFF<Bits<16>>,
+    rd_wait: DFF<Bits<10>>,
+    /// Output beats reserved in the FIFO and not yet taken by the consumer,
+    /// and whether a row's beats still fit.
+    used: DFF<Bits<10>>,
+    room: DFF<Bit>,
     // The reads in flight (valid, bank, last of the drain), one stage per cycle.
     rp_valid: Vec<DFF<Bit>>,
     rp_bank: Vec<DFF<Bit>>,
@@ -230,30 +248,37 @@ pub struct Controller<const AD: usize, const NB: usize, const B: usize, const NO
     count: Signal<Local, Bits<16>>,
     take_cmd: Signal<Local, Bit>,
     ld_done: Signal<Local, Bit>,
-    bank_free: Signal<Local, Bit>,
-    ld_sel: Signal<Local, Bits<NB>>,
+    free_cur: Signal<Local, Bit>,
+    free_nxt: Signal<Local, Bit>,
+    h_free: Signal<Local, Bit>,
+    h_free_flip: Signal<Local, Bit>,
     s_fire: Signal<Local, Bit>,
     w_fire_l: Signal<Local, Bit>,
+    run_next: Signal<Local, Bits<2>>,
+    ld_next: Signal<Local, Bits<2>>,
+    ld_sel: Signal<Local, Bits<NB>>,
     run_oh: Signal<Local, Bits<NB>>,
-    run_next: Signal<Local, Bits<8>>,
-    ld_next: Signal<Local, Bits<8>>,
     accept: Signal<Local, Bit>,
+    cur_last: Signal<Local, Bit>,
     run_last: Signal<Local, Bit>,
     cur_left: Signal<Local, Bits<16>>,
     cur_first: Signal<Local, Bit>,
     cur_acc: Signal<Local, Bit>,
     cur_accbank: Signal<Local, Bit>,
-    cand_ready: Signal<Local, Bit>,
     cand_count: Signal<Local, Bits<16>>,
+    cand_one: Signal<Local, Bit>,
     cand_acc: Signal<Local, Bit>,
     cand_accbank: Signal<Local, Bit>,
-    tile_gap: Signal<Local, Bits<16>>,
+    cand_cur: Signal<Local, Bit>,
+    cand_nxt: Signal<Local, Bit>,
+    act_next: Signal<Local, Bit>,
+    space_zero_next: Signal<Local, Bit>,
+    tile_gap: Signal<Local, Bits<4>>,
     busy0: Signal<Local, Bit>,
     busy1: Signal<Local, Bit>,
     dr_start: Signal<Local, Bit>,
     dr_start_count: Signal<Local, Bits<16>>,
     issue: Signal<Local, Bit>,
-    room: Signal<Local, Bit>,
     pop_l: Signal<Local, Bit>,
     pop_last_beat: Signal<Local, Bit>,
     drain_done: Signal<Local, Bit>,
@@ -264,16 +289,30 @@ pub struct Controller<const AD: usize, const NB: usize, const B: usize, const NO
     op_drain: Constant<Bits<4>>,
     zero: Constant<Bits<16>>,
     one: Constant<Bits<16>>,
+    two: Constant<Bits<16>>,
     beats: Constant<Bits<16>>,
-    nb_last: Constant<Bits<8>>,
-    bank_zero: Constant<Bits<8>>,
-    bank_one: Constant<Bits<8>>,
-    hold_cycles: Constant<Bits<16>>,
-    flush_cycles: Constant<Bits<16>>,
+    beats_one: Constant<Bit>,
+    nb_last: Constant<Bits<2>>,
+    bank_zero: Constant<Bits<2>>,
+    bank_one_c: Constant<Bits<2>>,
+    // The short counters (waits of at most R + 4, the FIFO's credits, the
+    // spacing) are 10 and 4 bits wide; token and beat counts 16.
+    zero10: Constant<Bits<10>>,
+    one10: Constant<Bits<10>>,
+    zero4: Constant<Bits<4>>,
+    one4: Constant<Bits<4>>,
+    hold_cycles: Constant<Bits<10>>,
+    flush_cycles: Constant<Bits<10>>,
     spacing: Constant<Bits<16>>,
-    row_beats: Constant<Bits<16>>,
-    row_gap: Constant<Bits<16>>,
-    room_limit: Constant<Bits<16>>,
+    spacing4: Constant<Bits<4>>,
+    row_beats: Constant<Bits<10>>,
+    row_gap: Constant<Bits<10>>,
+    // `used` may grow by a row (NOB) and shrink by one in a cycle: the room
+    // test for each of the four cases, against the register's value now.
+    room_limit: Constant<Bits<10>>,
+    room_if_issue: Constant<Bits<10>>,
+    room_if_taken: Constant<Bits<10>>,
+    room_if_both: Constant<Bits<10>>,
     group_first: Constant<Bits<B>>,
     beat_first: Constant<Bits<NOB>>,
     beat_last: Constant<Bits<NOB>>,
@@ -322,6 +361,8 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Control
     pub fn new(cfg: &ArrayConfig, locks: Interlocks) -> Self {
         assert_eq!((NB, B, NOB), (cfg.weight_banks, cfg.beats_per_tile(), cfg.out_beats_per_token()));
         let c16 = |v: usize| Constant::new(twos::<16>(v as i64));
+        let c10 = |v: usize| Constant::new(twos::<10>(v as i64));
+        assert!(cfg.rows + 8 < 1 << 10 && output_fifo_depth(cfg) < 1 << 10 && ACC_SPACING < 1 << 4);
         let op = |v: Opcode| Constant::new(twos::<4>(v as i64));
         let bit = |v: bool| Constant::new(v);
         let fifo = output_fifo_depth(cfg);
@@ -331,6 +372,9 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Control
             Some(Wait::Flush) => (Self::hold_cycles(cfg), Self::flush_cycles(cfg) - 1, ACC_SPACING),
             Some(Wait::Spacing) => (Self::hold_cycles(cfg), Self::flush_cycles(cfg), ACC_SPACING - 1),
         };
+        // Room for a row: used + NOB ≤ depth, tested on the next value of
+        // `used` (= used + NOB·issue − taken) as a bound on `used` now.
+        let limit = fifo - NOB;
         Self {
             clock: Default::default(),
             reset: Default::default(),
@@ -363,31 +407,43 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Control
             pop_beat: Default::default(),
             pop_bank: Default::default(),
             cb_valid: Default::default(),
-            cb_word: Default::default(),
+            cb_tile: Default::default(),
+            cb_drain: Default::default(),
+            cb_one: Default::default(),
+            cb_acc: Default::default(),
+            cb_count: Default::default(),
             ld_valid: Default::default(),
             ld_tile: Default::default(),
             ld_count: Default::default(),
+            ld_one: Default::default(),
             ld_acc: Default::default(),
             ld_scale_left: Default::default(),
             ld_w_left: Default::default(),
+            ld_w_done: Default::default(),
+            ld_w_last: Default::default(),
             ld_group: Default::default(),
             ld_bank: Default::default(),
             acc_sel: Default::default(),
+            s_ready_r: Default::default(),
+            w_ready_r: Default::default(),
             bank_full: dffs(NB),
             bank_count: dffs(NB),
+            bank_one: dffs(NB),
             bank_acc: dffs(NB),
             bank_accbank: dffs(NB),
             bank_wait: dffs(NB),
             bank_hold: dffs(NB),
-            bank_seen: dffs(NB),
             run_active: Default::default(),
             run_left: Default::default(),
+            run_last_tok: Default::default(),
             run_first: Default::default(),
             run_acc: Default::default(),
             run_accbank: Default::default(),
             run_bank: Default::default(),
             run_gap: Default::default(),
+            run_gap_zero: Default::default(),
             space: Default::default(),
+            x_ready_r: Default::default(),
             tag_valid_r: dffs(TAG_STAGES),
             tag_first_r: dffs(TAG_STAGES),
             tag_acc_r: dffs(TAG_STAGES),
@@ -405,8 +461,10 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Control
             dr_active: Default::default(),
             dr_count: Default::default(),
             rd_next: Default::default(),
+            rd_more: Default::default(),
             rd_wait: Default::default(),
             used: Default::default(),
+            room: Default::default(),
             rp_valid: dffs(RP_STAGES),
             rp_bank: dffs(RP_STAGES),
             rp_last: dffs(RP_STAGES),
@@ -418,30 +476,37 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Control
             count: Default::default(),
             take_cmd: Default::default(),
             ld_done: Default::default(),
-            bank_free: Default::default(),
-            ld_sel: Default::default(),
+            free_cur: Default::default(),
+            free_nxt: Default::default(),
+            h_free: Default::default(),
+            h_free_flip: Default::default(),
             s_fire: Default::default(),
             w_fire_l: Default::default(),
-            run_oh: Default::default(),
             run_next: Default::default(),
             ld_next: Default::default(),
+            ld_sel: Default::default(),
+            run_oh: Default::default(),
             accept: Default::default(),
+            cur_last: Default::default(),
             run_last: Default::default(),
             cur_left: Default::default(),
             cur_first: Default::default(),
             cur_acc: Default::default(),
             cur_accbank: Default::default(),
-            cand_ready: Default::default(),
             cand_count: Default::default(),
+            cand_one: Default::default(),
             cand_acc: Default::default(),
             cand_accbank: Default::default(),
+            cand_cur: Default::default(),
+            cand_nxt: Default::default(),
+            act_next: Default::default(),
+            space_zero_next: Default::default(),
             tile_gap: Default::default(),
             busy0: Default::default(),
             busy1: Default::default(),
             dr_start: Default::default(),
             dr_start_count: Default::default(),
             issue: Default::default(),
-            room: Default::default(),
             pop_l: Default::default(),
             pop_last_beat: Default::default(),
             drain_done: Default::default(),
@@ -451,16 +516,26 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Control
             op_drain: op(Opcode::Drain),
             zero: c16(0),
             one: c16(1),
+            two: c16(2),
             beats: c16(cfg.beats_per_tile()),
-            nb_last: Constant::new(twos::<8>(NB as i64 - 1)),
-            bank_zero: Constant::new(twos::<8>(0)),
-            bank_one: Constant::new(twos::<8>(1)),
-            hold_cycles: c16(hold),
-            flush_cycles: c16(flush),
+            beats_one: bit(cfg.beats_per_tile() == 1),
+            nb_last: Constant::new(twos::<2>(NB as i64 - 1)),
+            bank_zero: Constant::new(twos::<2>(0)),
+            bank_one_c: Constant::new(twos::<2>(1)),
+            zero10: c10(0),
+            one10: c10(1),
+            zero4: Constant::new(twos::<4>(0)),
+            one4: Constant::new(twos::<4>(1)),
+            hold_cycles: c10(hold),
+            flush_cycles: c10(flush),
             spacing: c16(spacing),
-            row_beats: c16(NOB),
-            row_gap: c16(NOB - 1),
-            room_limit: c16(fifo - NOB),
+            spacing4: Constant::new(twos::<4>(spacing as i64)),
+            row_beats: c10(NOB),
+            row_gap: c10(NOB - 1),
+            room_limit: c10(limit),
+            room_if_issue: c10(limit - NOB),
+            room_if_taken: c10(limit + 1),
+            room_if_both: c10(limit + 1 - NOB),
             group_first: Constant::new(Bits::<B>::default().replace_bit(0, true)),
             beat_first: Constant::new(Bits::<NOB>::default().replace_bit(0, true)),
             beat_last: Constant::new(Bits::<NOB>::default().replace_bit(NOB - 1, true)),
@@ -484,26 +559,27 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, cb_valid, cb_word, ld_valid, ld_tile, ld_count, ld_acc, ld_scale_left, ld_w_left, ld_group,
-            ld_bank, acc_sel, run_active, run_left, run_first, run_acc, run_accbank, run_bank, run_gap, space,
-            flush0, flush1, dp0, dp1, rdp0, rdp1, dcount0, dcount1, dr_bank, dr_active, dr_count, rd_next, rd_wait, used,
-            row_valid, row_last, row_bank, row_beat
+            self, clock, cb_valid, cb_tile, cb_drain, cb_one, cb_acc, cb_count, ld_valid, ld_tile, ld_count, ld_one,
+            ld_acc, ld_scale_left, ld_w_left, ld_w_done, ld_w_last, ld_group, ld_bank, acc_sel, s_ready_r,
+            w_ready_r, run_active, run_left, run_last_tok, run_first, run_acc, run_accbank, run_bank, run_gap,
+            run_gap_zero, space, x_ready_r, flush0, flush1, dp0, dp1, rdp0, rdp1, dcount0, dcount1, dr_bank,
+            dr_active, dr_count, rd_next, rd_more, rd_wait, used, room, row_valid, row_last, row_bank, row_beat
         );
         for b in 0..NB {
             self.bank_full[b].clock.next = self.clock.val();
             self.bank_count[b].clock.next = self.clock.val();
+            self.bank_one[b].clock.next = self.clock.val();
             self.bank_acc[b].clock.next = self.clock.val();
             self.bank_accbank[b].clock.next = self.clock.val();
             self.bank_wait[b].clock.next = self.clock.val();
             self.bank_hold[b].clock.next = self.clock.val();
             self.bank_full[b].d.next = self.bank_full[b].q.val();
             self.bank_count[b].d.next = self.bank_count[b].q.val();
+            self.bank_one[b].d.next = self.bank_one[b].q.val();
             self.bank_acc[b].d.next = self.bank_acc[b].q.val();
             self.bank_accbank[b].d.next = self.bank_accbank[b].q.val();
             self.bank_wait[b].d.next = self.bank_wait[b].q.val();
             self.bank_hold[b].d.next = self.bank_hold[b].q.val();
-            self.bank_seen[b].clock.next = self.clock.val();
-            self.bank_seen[b].d.next = self.bank_full[b].q.val();
         }
         for j in 0..TAG_STAGES {
             self.tag_valid_r[j].clock.next = self.clock.val();
@@ -519,53 +595,61 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
             self.rp_bank[j].clock.next = self.clock.val();
             self.rp_last[j].clock.next = self.clock.val();
         }
-        self.opcode.next = self.cb_word.q.val().get_bits::<4>(0);
-        self.count.next = self.cb_word.q.val().get_bits::<16>(16);
-        // Bits [15:5] are reserved.
-        self.unused_cmd_bits.next = self.cb_word.q.val().get_bits::<11>(5).xor();
 
-        // ---- Fetch: a one-command buffer, filled whenever it is empty.
+        // ---- Fetch: a one-command buffer, filled whenever it is empty; the
+        // command is decoded on the way in (opcode, count 0, count 1).
+        self.opcode.next = self.cmd_data.val().get_bits::<4>(0);
+        self.count.next = self.cmd_data.val().get_bits::<16>(16);
+        // Bits [15:5] are reserved.
+        self.unused_cmd_bits.next = self.cmd_data.val().get_bits::<11>(5).xor();
         self.cmd_ready.next = !self.cb_valid.q.val();
         if self.cmd_valid.val() & !self.cb_valid.q.val() {
             self.cb_valid.d.next = true;
-            self.cb_word.d.next = self.cmd_data.val();
+            self.cb_tile.d.next = (self.opcode.val() == self.op_tile.val()) & (self.count.val() != self.zero.val());
+            self.cb_drain.d.next = (self.opcode.val() == self.op_drain.val()) & (self.count.val() != self.zero.val());
+            self.cb_one.d.next = self.count.val() == self.one.val();
+            self.cb_acc.d.next = self.cmd_data.val().get_bit(4);
+            self.cb_count.d.next = self.count.val();
         }
 
-        // ---- Loader.
-        self.ld_next.next = self.ld_bank.q.val() + self.bank_one.val();
+        // ---- Loader. Its readies are registers: s_ready_r and w_ready_r
+        // hold what the loader can take in this cycle, computed in the
+        // previous one from the state it is moving into.
+        self.ld_sel.next = self.nb_one.val() << self.ld_bank.q.val();
+        self.ld_next.next = self.ld_bank.q.val() + self.bank_one_c.val();
         if self.ld_bank.q.val() == self.nb_last.val() {
             self.ld_next.next = self.bank_zero.val();
         }
-        self.ld_sel.next = self.nb_one.val() << self.ld_bank.q.val();
-        self.bank_free.next = false;
+        // A bank free next cycle: not holding a tile now (a tile that is
+        // running makes it full; only the loader fills it, and not the bank
+        // it is about to fill), and its hold countdown at most 1.
+        self.free_cur.next = false;
+        self.free_nxt.next = false;
         for b in 0..NB {
             if self.ld_bank.q.val().index() == b {
-                self.bank_free.next = !self.bank_full[b].q.val()
-                    & ((self.bank_hold[b].q.val() == self.zero.val()) | !self.lock_hold.val());
+                self.free_cur.next = !self.bank_full[b].q.val()
+                    & ((self.bank_hold[b].q.val() <= self.one10.val()) | !self.lock_hold.val());
+            }
+            if self.ld_next.val().index() == b {
+                self.free_nxt.next = !self.bank_full[b].q.val()
+                    & ((self.bank_hold[b].q.val() <= self.one10.val()) | !self.lock_hold.val());
             }
         }
-        self.s_ready.next = false;
-        self.w_ready.next = false;
-        self.g_wr.next = self.nb_zero.val();
-        self.h_wr.next = self.h_none.val();
-        if self.ld_valid.q.val() & self.ld_tile.q.val() & self.bank_free.val() {
-            self.s_ready.next = self.ld_scale_left.q.val();
-            self.w_ready.next = self.ld_w_left.q.val() != self.zero.val();
-        }
-        if self.ld_valid.q.val() & !self.ld_tile.q.val() {
-            self.s_ready.next = self.ld_scale_left.q.val();
-            if self.lock_h.val() & !self.acc_sel.q.val() & self.dp0.q.val() {
-                self.s_ready.next = false;
-            }
-            if self.lock_h.val() & self.acc_sel.q.val() & self.dp1.q.val() {
-                self.s_ready.next = false;
-            }
-        }
-        self.s_fire.next = self.s_valid.val() & self.s_ready.val();
-        self.w_fire_l.next = self.w_valid.val() & self.w_ready.val();
+        // The h bank of the accumulator bank a DRAIN would fill: free while
+        // no drain of that bank is pending (the pending mark as it is now:
+        // one cycle late when a drain ends, never early, since a DRAIN
+        // finishing marks the bank it leaves).
+        self.h_free.next = !(self.lock_h.val() & ((!self.acc_sel.q.val() & self.dp0.q.val()) | (self.acc_sel.q.val() & self.dp1.q.val())));
+        self.h_free_flip.next = !(self.lock_h.val() & ((self.acc_sel.q.val() & self.dp0.q.val()) | (!self.acc_sel.q.val() & self.dp1.q.val())));
+        self.s_ready.next = self.s_ready_r.q.val();
+        self.w_ready.next = self.w_ready_r.q.val();
+        self.s_fire.next = self.s_valid.val() & self.s_ready_r.q.val();
+        self.w_fire_l.next = self.w_valid.val() & self.w_ready_r.q.val();
         self.w_fire.next = self.w_fire_l.val();
         self.w_group.next = self.ld_group.q.val();
         self.w_bank.next = self.ld_sel.val();
+        self.g_wr.next = self.nb_zero.val();
+        self.h_wr.next = self.h_none.val();
         if self.s_fire.val() {
             self.ld_scale_left.d.next = false;
             if self.ld_tile.q.val() {
@@ -579,13 +663,14 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
         }
         if self.w_fire_l.val() {
             self.ld_w_left.d.next = self.ld_w_left.q.val() - self.one.val();
+            self.ld_w_done.d.next = self.ld_w_last.q.val();
+            self.ld_w_last.d.next = self.ld_w_left.q.val() == self.two.val();
             self.ld_group.d.next = self.ld_group.q.val() << self.shift_one.val();
         }
         // Done when both the scale beat and the last weight beat are in.
         self.ld_done.next = self.ld_valid.q.val()
             & (!self.ld_scale_left.q.val() | self.s_fire.val())
-            & ((self.ld_w_left.q.val() == self.zero.val())
-                | ((self.ld_w_left.q.val() == self.one.val()) & self.w_fire_l.val()));
+            & (self.ld_w_done.q.val() | (self.ld_w_last.q.val() & self.w_fire_l.val()));
         // A finished DRAIN marks its bank and switches TILEs to the other.
         if self.ld_done.val() & !self.ld_tile.q.val() {
             self.acc_sel.d.next = !self.acc_sel.q.val();
@@ -604,22 +689,57 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
         if self.ld_done.val() {
             self.ld_valid.d.next = false;
         }
+        if self.ld_done.val() & self.ld_tile.q.val() {
+            self.ld_bank.d.next = self.ld_next.val();
+        }
+        // The readies for the next cycle: nothing by default (idle, or a
+        // command finishing with none to follow); while a command goes on,
+        // what it still needs; for a command taken now, its first needs.
+        self.s_ready_r.d.next = false;
+        self.w_ready_r.d.next = false;
+        if self.ld_valid.q.val() & !self.ld_done.val() {
+            if self.ld_tile.q.val() {
+                self.s_ready_r.d.next = self.ld_scale_left.q.val() & !self.s_fire.val() & self.free_cur.val();
+                self.w_ready_r.d.next = !self.ld_w_done.q.val() & !(self.ld_w_last.q.val() & self.w_fire_l.val()) & self.free_cur.val();
+            } else {
+                self.s_ready_r.d.next = self.ld_scale_left.q.val() & !self.s_fire.val() & self.h_free.val();
+            }
+        }
         if self.take_cmd.val() {
             self.cb_valid.d.next = false;
-            self.ld_count.d.next = self.count.val();
-            self.ld_acc.d.next = self.cb_word.q.val().get_bit(4);
+            self.ld_count.d.next = self.cb_count.q.val();
+            self.ld_one.d.next = self.cb_one.q.val();
+            self.ld_acc.d.next = self.cb_acc.q.val();
             self.ld_group.d.next = self.group_first.val();
-            if (self.opcode.val() == self.op_tile.val()) & (self.count.val() != self.zero.val()) {
+            if self.cb_tile.q.val() {
                 self.ld_valid.d.next = true;
                 self.ld_tile.d.next = true;
                 self.ld_scale_left.d.next = true;
                 self.ld_w_left.d.next = self.beats.val();
+                self.ld_w_done.d.next = false;
+                self.ld_w_last.d.next = self.beats_one.val();
+                // The bank it fills: the next one if a TILE finishes now.
+                if self.ld_valid.q.val() & self.ld_tile.q.val() {
+                    self.s_ready_r.d.next = self.free_nxt.val();
+                    self.w_ready_r.d.next = self.free_nxt.val();
+                } else {
+                    self.s_ready_r.d.next = self.free_cur.val();
+                    self.w_ready_r.d.next = self.free_cur.val();
+                }
             }
-            if (self.opcode.val() == self.op_drain.val()) & (self.count.val() != self.zero.val()) {
+            if self.cb_drain.q.val() {
                 self.ld_valid.d.next = true;
                 self.ld_tile.d.next = false;
                 self.ld_scale_left.d.next = true;
                 self.ld_w_left.d.next = self.zero.val();
+                self.ld_w_done.d.next = true;
+                self.ld_w_last.d.next = false;
+                // Its h bank: the other one if a DRAIN finishes now.
+                if self.ld_valid.q.val() & !self.ld_tile.q.val() {
+                    self.s_ready_r.d.next = self.h_free_flip.val();
+                } else {
+                    self.s_ready_r.d.next = self.h_free.val();
+                }
             }
         }
 
@@ -632,8 +752,8 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
 
         // ---- Bank descriptors: hold countdowns, and loads.
         for b in 0..NB {
-            if self.bank_hold[b].q.val() != self.zero.val() {
-                self.bank_hold[b].d.next = self.bank_hold[b].q.val() - self.one.val();
+            if self.bank_hold[b].q.val() != self.zero10.val() {
+                self.bank_hold[b].d.next = self.bank_hold[b].q.val() - self.one10.val();
             }
             if self.drain_done.val() & (self.bank_accbank[b].q.val() == self.drain_done_bank.val()) {
                 self.bank_wait[b].d.next = false;
@@ -641,6 +761,7 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
             if self.ld_done.val() & self.ld_tile.q.val() & (self.ld_bank.q.val().index() == b) {
                 self.bank_full[b].d.next = true;
                 self.bank_count[b].d.next = self.ld_count.q.val();
+                self.bank_one[b].d.next = self.ld_one.q.val();
                 self.bank_acc[b].d.next = self.ld_acc.q.val();
                 self.bank_accbank[b].d.next = self.acc_sel.q.val();
                 self.bank_wait[b].d.next = false;
@@ -652,43 +773,51 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
                 }
             }
         }
-        if self.ld_done.val() & self.ld_tile.q.val() {
-            self.ld_bank.d.next = self.ld_next.val();
-        }
 
-        // ---- Runner: takes the banks in order. An idle runner accepts the
-        // next tile's first token in the very cycle its bank shows loaded
-        // (x_ready depends only on registered state), using the bank's
-        // descriptor directly; later tokens use the runner's copy. A tile's
-        // first token also waits out `space` (the tile before it must be
-        // ACC_SPACING cycles ahead for the accumulators).
-        self.run_next.next = self.run_bank.q.val() + self.bank_one.val();
+        // ---- Runner: takes the banks in order. Its ready is a register,
+        // x_ready_r, computed a cycle ahead: the runner will be in the middle
+        // of a tile, or the next tile's bank is loaded (and was a cycle ago:
+        // its last beat is in the PEs), not waiting for a drain, and the
+        // spacing wait is over. An idle runner takes a tile's first token
+        // with the bank's descriptor, later tokens with its own copy.
+        self.run_oh.next = self.nb_one.val() << self.run_bank.q.val();
+        self.run_next.next = self.run_bank.q.val() + self.bank_one_c.val();
         if self.run_bank.q.val() == self.nb_last.val() {
             self.run_next.next = self.bank_zero.val();
         }
-        self.run_oh.next = self.nb_one.val() << self.run_bank.q.val();
         self.run_sel.next = self.run_oh.val();
-        self.cand_ready.next = false;
         self.cand_count.next = self.zero.val();
+        self.cand_one.next = false;
         self.cand_acc.next = false;
         self.cand_accbank.next = false;
+        self.cand_cur.next = false;
+        self.cand_nxt.next = false;
         for b in 0..NB {
             if self.run_bank.q.val().index() == b {
-                self.cand_ready.next = self.bank_full[b].q.val()
-                    & self.bank_seen[b].q.val()
-                    & (!self.bank_wait[b].q.val() | !self.lock_reuse.val())
-                    & ((self.space.q.val() == self.zero.val()) | !self.lock_space.val());
                 self.cand_count.next = self.bank_count[b].q.val();
+                self.cand_one.next = self.bank_one[b].q.val();
                 self.cand_acc.next = self.bank_acc[b].q.val();
                 self.cand_accbank.next = self.bank_accbank[b].q.val();
+                self.cand_cur.next = self.bank_full[b].q.val()
+                    & (!(self.bank_wait[b].q.val()
+                        & !(self.drain_done.val() & (self.bank_accbank[b].q.val() == self.drain_done_bank.val())))
+                        | !self.lock_reuse.val());
+            }
+            if self.run_next.val().index() == b {
+                self.cand_nxt.next = self.bank_full[b].q.val()
+                    & (!(self.bank_wait[b].q.val()
+                        & !(self.drain_done.val() & (self.bank_accbank[b].q.val() == self.drain_done_bank.val())))
+                        | !self.lock_reuse.val());
             }
         }
         self.cur_left.next = self.cand_count.val();
+        self.cur_last.next = self.cand_one.val();
         self.cur_first.next = true;
         self.cur_acc.next = self.cand_acc.val();
         self.cur_accbank.next = self.cand_accbank.val();
         if self.run_active.q.val() {
             self.cur_left.next = self.run_left.q.val();
+            self.cur_last.next = self.run_last_tok.q.val();
             self.cur_first.next = self.run_first.q.val();
             self.cur_acc.next = self.run_acc.q.val();
             self.cur_accbank.next = self.run_accbank.q.val();
@@ -698,31 +827,33 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
         // comes at least one cycle after this tile's last, and token i of a
         // tile at least M − 1 − i cycles before its last, so a wait of
         // ACC_SPACING − M cycles (none from M = ACC_SPACING on) suffices.
-        self.tile_gap.next = self.zero.val();
+        self.tile_gap.next = self.zero4.val();
         if self.cur_left.val() < self.spacing.val() {
-            self.tile_gap.next = self.spacing.val() - self.cur_left.val();
+            self.tile_gap.next = self.spacing4.val() - self.cur_left.val().get_bits::<4>(0);
         }
-        self.x_ready.next = self.run_active.q.val() | self.cand_ready.val();
-        self.accept.next = self.x_ready.val() & self.x_valid.val();
-        self.run_last.next = self.accept.val() & (self.cur_left.val() == self.one.val());
+        self.x_ready.next = self.x_ready_r.q.val();
+        self.accept.next = self.x_ready_r.q.val() & self.x_valid.val();
+        self.run_last.next = self.accept.val() & self.cur_last.val();
         // Countdowns first: a token accepted now restarts its bank's.
-        if self.flush0.q.val() != self.zero.val() {
-            self.flush0.d.next = self.flush0.q.val() - self.one.val();
+        if self.flush0.q.val() != self.zero10.val() {
+            self.flush0.d.next = self.flush0.q.val() - self.one10.val();
         }
-        if self.flush1.q.val() != self.zero.val() {
-            self.flush1.d.next = self.flush1.q.val() - self.one.val();
+        if self.flush1.q.val() != self.zero10.val() {
+            self.flush1.d.next = self.flush1.q.val() - self.one10.val();
         }
-        if self.space.q.val() != self.zero.val() {
-            self.space.d.next = self.space.q.val() - self.one.val();
+        if self.space.q.val() != self.zero4.val() {
+            self.space.d.next = self.space.q.val() - self.one4.val();
         }
         if self.accept.val() {
             self.run_active.d.next = true;
             self.run_first.d.next = false;
             self.run_left.d.next = self.cur_left.val() - self.one.val();
+            self.run_last_tok.d.next = self.cur_left.val() == self.two.val();
             self.run_acc.d.next = self.cur_acc.val();
             self.run_accbank.d.next = self.cur_accbank.val();
             if self.cur_first.val() {
                 self.run_gap.d.next = self.tile_gap.val();
+                self.run_gap_zero.d.next = self.tile_gap.val() == self.zero4.val();
             }
             if self.cur_accbank.val() {
                 self.flush1.d.next = self.flush_cycles.val();
@@ -742,6 +873,25 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
                     self.bank_full[b].d.next = false;
                     self.bank_hold[b].d.next = self.hold_cycles.val();
                 }
+            }
+        }
+        // The ready for the next cycle. The spacing wait is over next cycle
+        // when `space` is at most 1 now, or, after a tile's last token, when
+        // the tile had at least ACC_SPACING tokens (a one-token tile always
+        // leaves a wait).
+        self.act_next.next = self.run_active.q.val();
+        if self.accept.val() {
+            self.act_next.next = !self.cur_last.val();
+        }
+        self.space_zero_next.next = (self.space.q.val() <= self.one4.val()) | !self.lock_space.val();
+        if self.run_last.val() {
+            self.space_zero_next.next = (self.run_active.q.val() & self.run_gap_zero.q.val()) | !self.lock_space.val();
+        }
+        self.x_ready_r.d.next = self.act_next.val();
+        if !self.act_next.val() {
+            self.x_ready_r.d.next = self.cand_cur.val() & self.space_zero_next.val();
+            if self.run_last.val() {
+                self.x_ready_r.d.next = self.cand_nxt.val() & self.space_zero_next.val();
             }
         }
         // Tags of the accepted token, TAG_LEAD cycles ahead of the lanes it
@@ -800,34 +950,35 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
                 self.dr_start_count.next = self.dcount1.q.val();
                 self.dr_start.next = self.rdp1.q.val()
                     & (!self.busy1.val() | !self.lock_tiles.val())
-                    & ((self.flush1.q.val() == self.zero.val()) | !self.lock_flush.val());
+                    & ((self.flush1.q.val() == self.zero10.val()) | !self.lock_flush.val());
             } else {
                 self.dr_start.next = self.rdp0.q.val()
                     & (!self.busy0.val() | !self.lock_tiles.val())
-                    & ((self.flush0.q.val() == self.zero.val()) | !self.lock_flush.val());
+                    & ((self.flush0.q.val() == self.zero10.val()) | !self.lock_flush.val());
             }
         }
         if self.dr_start.val() {
             self.dr_active.d.next = true;
             self.dr_count.d.next = self.dr_start_count.val();
             self.rd_next.d.next = self.zero.val();
+            self.rd_more.d.next = true;
         }
-        self.room.next = self.used.q.val() <= self.room_limit.val();
         self.issue.next = self.dr_active.q.val()
-            & (self.rd_wait.q.val() == self.zero.val())
-            & self.room.val()
-            & (self.rd_next.q.val() != self.dr_count.q.val());
+            & self.rd_more.q.val()
+            & (self.rd_wait.q.val() == self.zero10.val())
+            & self.room.q.val();
         self.drain_rd.next = self.issue.val();
         self.drain_bank.next = self.dr_bank.q.val();
         self.drain_addr.next = self.rd_next.q.val().get_bits::<AD>(0);
-        if self.rd_wait.q.val() != self.zero.val() {
-            self.rd_wait.d.next = self.rd_wait.q.val() - self.one.val();
+        if self.rd_wait.q.val() != self.zero10.val() {
+            self.rd_wait.d.next = self.rd_wait.q.val() - self.one10.val();
         }
         if self.issue.val() {
             self.rd_next.d.next = self.rd_next.q.val() + self.one.val();
+            self.rd_more.d.next = (self.rd_next.q.val() + self.one.val()) != self.dr_count.q.val();
             self.rd_wait.d.next = self.row_gap.val();
         }
-        if self.dr_active.q.val() & (self.rd_next.q.val() == self.dr_count.q.val()) {
+        if self.dr_active.q.val() & !self.rd_more.q.val() {
             // Every token read: the reader is done with this bank.
             self.dr_active.d.next = false;
             self.dr_bank.d.next = !self.dr_bank.q.val();
@@ -838,16 +989,21 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
             }
         }
         // FIFO credits: a read reserves its row's beats, the consumer gives
-        // one back per beat it takes.
+        // one back per beat it takes; `room` is whether the next value of
+        // `used` leaves space for another row.
         self.used.d.next = self.used.q.val();
+        self.room.d.next = self.used.q.val() <= self.room_limit.val();
         if self.issue.val() & !self.o_taken.val() {
             self.used.d.next = self.used.q.val() + self.row_beats.val();
+            self.room.d.next = self.used.q.val() <= self.room_if_issue.val();
         }
         if self.issue.val() & self.o_taken.val() {
-            self.used.d.next = self.used.q.val() + self.row_beats.val() - self.one.val();
+            self.used.d.next = self.used.q.val() + self.row_beats.val() - self.one10.val();
+            self.room.d.next = self.used.q.val() <= self.room_if_both.val();
         }
         if !self.issue.val() & self.o_taken.val() {
-            self.used.d.next = self.used.q.val() - self.one.val();
+            self.used.d.next = self.used.q.val() - self.one10.val();
+            self.room.d.next = self.used.q.val() <= self.room_if_taken.val();
         }
         // The reads in flight: the row reaches the accumulators' read port
         // ACC_READ_LATENCY cycles after its read.
@@ -861,9 +1017,6 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
         }
         // ---- Row register: loads a row, then pops one beat per cycle.
         self.row_load.next = false;
-        for j in RP_LAST..RP_STAGES {
-            self.row_load.next = self.rp_valid[j].q.val();
-        }
         self.pop.next = self.pop_l.val();
         self.pop_beat.next = self.row_beat.q.val();
         self.pop_bank.next = self.row_bank.q.val();
@@ -873,7 +1026,9 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
         if self.pop_last_beat.val() {
             self.row_valid.d.next = false;
         }
+        // (One-iteration loop: `#[hdl_gen]` indexes a Vec only by a loop variable.)
         for j in RP_LAST..RP_STAGES {
+            self.row_load.next = self.rp_valid[j].q.val();
             if self.rp_valid[j].q.val() {
                 self.row_valid.d.next = true;
                 self.row_beat.d.next = self.beat_first.val();
@@ -895,24 +1050,28 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
             self.ld_valid.d.next = false;
             self.ld_bank.d.next = self.bank_zero.val();
             self.acc_sel.d.next = false;
+            self.s_ready_r.d.next = false;
+            self.w_ready_r.d.next = false;
             self.run_active.d.next = false;
             self.run_bank.d.next = self.bank_zero.val();
-            self.space.d.next = self.zero.val();
-            self.flush0.d.next = self.zero.val();
-            self.flush1.d.next = self.zero.val();
+            self.space.d.next = self.zero4.val();
+            self.x_ready_r.d.next = false;
+            self.flush0.d.next = self.zero10.val();
+            self.flush1.d.next = self.zero10.val();
             self.dp0.d.next = false;
             self.dp1.d.next = false;
             self.rdp0.d.next = false;
             self.rdp1.d.next = false;
             self.dr_bank.d.next = false;
             self.dr_active.d.next = false;
-            self.rd_wait.d.next = self.zero.val();
-            self.used.d.next = self.zero.val();
+            self.rd_wait.d.next = self.zero10.val();
+            self.used.d.next = self.zero10.val();
+            self.room.d.next = true;
             self.row_valid.d.next = false;
             for b in 0..NB {
                 self.bank_full[b].d.next = false;
                 self.bank_wait[b].d.next = false;
-                self.bank_hold[b].d.next = self.zero.val();
+                self.bank_hold[b].d.next = self.zero10.val();
             }
         }
     }

@@ -38,9 +38,11 @@ pub struct OutputFifo<const OB: usize> {
     mem: Vec<DFF<Bits<OB>>>,
     head: DFF<Bits<OB>>,
     head_valid: DFF<Bit>,
+    /// Write and read pointers into `mem`, with a wrap bit above the
+    /// address: the storage is empty when they are equal (the head register
+    /// is the FIFO's last place).
     wp: DFF<Bits<16>>,
     rp: DFF<Bits<16>>,
-    count: DFF<Bits<16>>,
 }
 
 impl<const OB: usize> OutputFifo<OB> {
@@ -61,7 +63,6 @@ impl<const OB: usize> OutputFifo<OB> {
             head_valid: Default::default(),
             wp: Default::default(),
             rp: Default::default(),
-            count: Default::default(),
         }
     }
 }
@@ -76,26 +77,25 @@ impl<const OB: usize> Logic for OutputFifo<OB> {
         self.head_valid.clock.next = clock;
         self.wp.clock.next = clock;
         self.rp.clock.next = clock;
-        self.count.clock.next = clock;
         let depth = self.mem.len();
-        let mask = depth as u64 - 1;
-        let (wp, rp, count) = (self.wp.q.val().to_u64(), self.rp.q.val().to_u64(), self.count.q.val().to_u64());
+        // Pointers count modulo twice the depth (the wrap bit).
+        let mask = 2 * depth as u64 - 1;
+        let (wp, rp) = (self.wp.q.val().to_u64(), self.rp.q.val().to_u64());
         let head_valid = self.head_valid.q.val();
         let pop = head_valid && self.o_ready.val();
-        let load = count != 0 && (!head_valid || pop);
+        let load = wp != rp && (!head_valid || pop);
         let wr = self.wr.val();
         self.o_data.next = self.head.q.val();
         self.o_valid.next = head_valid;
         self.taken.next = pop;
         for (i, d) in self.mem.iter_mut().enumerate() {
-            d.d.next = if wr && i as u64 == wp { self.wr_data.val() } else { d.q.val() };
+            d.d.next = if wr && i as u64 == wp % depth as u64 { self.wr_data.val() } else { d.q.val() };
         }
-        self.head.d.next = if load { self.mem[rp as usize].q.val() } else { self.head.q.val() };
+        self.head.d.next = if load { self.mem[(rp % depth as u64) as usize].q.val() } else { self.head.q.val() };
         let reset = self.reset.val();
         self.head_valid.d.next = !reset && (load || (head_valid && !pop));
         self.wp.d.next = twos::<16>(if reset { 0 } else { ((wp + wr as u64) & mask) as i64 });
         self.rp.d.next = twos::<16>(if reset { 0 } else { ((rp + load as u64) & mask) as i64 });
-        self.count.d.next = twos::<16>(if reset { 0 } else { (count + wr as u64 - load as u64) as i64 });
     }
 
     // What `update()` drives (written by hand: `#[hdl_gen]` would also
@@ -109,7 +109,7 @@ impl<const OB: usize> Logic for OutputFifo<OB> {
         self.head.d.connect();
         self.head_valid.clock.connect();
         self.head_valid.d.connect();
-        for d in [&mut self.wp, &mut self.rp, &mut self.count] {
+        for d in [&mut self.wp, &mut self.rp] {
             d.clock.connect();
             d.d.connect();
         }
@@ -127,47 +127,44 @@ impl<const OB: usize> Logic for OutputFifo<OB> {
 
 /// The FIFO's Verilog body: the storage `mem` written and read in their
 /// own clocked blocks (so yosys infers a RAM with a registered read: LUT
-/// RAM on the ECP5, block RAM on the iCE40), the head register, pointers and
-/// count. Registers power up to 0. `no_rw_check`: the word read is never
-/// the one written in the same cycle (a read needs count > 0, so the read
-/// pointer trails the write pointer; a write never finds the FIFO full), so
-/// yosys need not add read-during-write bypass logic.
+/// RAM on the ECP5, block RAM on the iCE40), the head register and the
+/// pointers (a wrap bit above the address: the storage is empty when they
+/// are equal). Registers power up to 0. `no_rw_check`: the word read is
+/// never the one written in the same cycle (a read needs the storage not
+/// empty, so the read pointer trails the write pointer; a write never finds
+/// it full), so yosys need not add read-during-write bypass logic.
 pub fn output_fifo_verilog(ob: usize, depth: usize) -> String {
     let fa = depth.trailing_zeros() as usize;
-    let (o1, d1, f1) = (ob - 1, depth - 1, fa.max(1) - 1);
-    let c1 = fa;
+    let (o1, d1, f1) = (ob - 1, depth - 1, fa - 1);
     format!(
         "(* no_rw_check *) reg [{o1}:0] mem [0:{d1}];
 reg [{o1}:0] head;
 reg head_valid;
-reg [{f1}:0] wp;
-reg [{f1}:0] rp;
-reg [{c1}:0] count;
+reg [{fa}:0] wp;
+reg [{fa}:0] rp;
 wire pop = head_valid & o_ready;
-wire load = (count != {cw}'d0) & (~head_valid | pop);
+wire load = (wp != rp) & (~head_valid | pop);
 assign o_data = head;
 assign o_valid = head_valid;
 assign taken = pop;
 initial begin
-   head = {ob}'d0; head_valid = 1'd0; wp = {fw}'d0; rp = {fw}'d0; count = {cw}'d0;
+   head = {ob}'d0; head_valid = 1'd0; wp = {pw}'d0; rp = {pw}'d0;
 end
 always @(posedge clock) begin
-   if (wr) mem[wp] <= wr_data;
+   if (wr) mem[wp[{f1}:0]] <= wr_data;
 end
 always @(posedge clock) begin
-   if (load) head <= mem[rp];
+   if (load) head <= mem[rp[{f1}:0]];
 end
 always @(posedge clock) begin
    if (wr) wp <= wp + 1'd1;
    if (load) rp <= rp + 1'd1;
-   count <= count + {{{c1}'d0, wr}} - {{{c1}'d0, load}};
    head_valid <= load | (head_valid & ~pop);
    if (reset) begin
-      wp <= {fw}'d0; rp <= {fw}'d0; count <= {cw}'d0; head_valid <= 1'd0;
+      wp <= {pw}'d0; rp <= {pw}'d0; head_valid <= 1'd0;
    end
 end
 ",
-        fw = fa.max(1),
-        cw = fa + 1,
+        pw = fa + 1,
     )
 }

@@ -4,11 +4,11 @@
 //! lane = sat_L(rshift_round(x_q·g_q, lane_shift)), symmetric saturation to
 //! ±(2^(L-1) − 1), round-half-up.
 //!
-//! Three pipeline stages (`timing::LANE_LATENCY`), the shape of a DSP block
+//! Four pipeline stages (`timing::LANE_LATENCY`), the shape of a DSP block
 //! with its registers: the operands (x_q, and g_q of the token's bank), the
-//! product, the rounded and saturated lane. The stages run every cycle
-//! (no enable): whether a lane belongs to a token travels beside it, in
-//! the controller's tags.
+//! product, the rounded product, the saturated lane. The stages run every
+//! cycle (no enable): whether a lane belongs to a token travels beside it,
+//! in the controller's tags.
 //!
 //! Ports (all two's complement, one clock):
 //! | port      | dir | width | meaning |
@@ -46,7 +46,9 @@ pub struct GScaler<const A: usize, const G: usize, const L: usize, const NB: usi
     g_reg: DFF<Bits<G>>,
     /// Stage 2: the product (its output register); A + G ≤ 32 bits.
     product: DFF<Bits<32>>,
-    /// Stage 3: the lane.
+    /// Stage 3: the product again (rounded, in the Verilog).
+    rounded: DFF<Bits<32>>,
+    /// Stage 4: the lane.
     lane_reg: DFF<Bits<L>>,
     shift: Constant<Bits<8>>,
     lane_max: Constant<Bits<32>>,
@@ -70,6 +72,7 @@ impl<const A: usize, const G: usize, const L: usize, const NB: usize> GScaler<A,
             x_reg: Default::default(),
             g_reg: Default::default(),
             product: Default::default(),
+            rounded: Default::default(),
             lane_reg: Default::default(),
             shift: Constant::new(twos::<8>(cfg.lane_shift() as i64)),
             lane_max: Constant::new(twos::<32>(ArrayConfig::sym_max(cfg.lane_bits))),
@@ -86,6 +89,7 @@ impl<const A: usize, const G: usize, const L: usize, const NB: usize> Logic for 
         self.x_reg.clock.next = clock;
         self.g_reg.clock.next = clock;
         self.product.clock.next = clock;
+        self.rounded.clock.next = clock;
         self.lane_reg.clock.next = clock;
         self.lane_out.next = self.lane_reg.q.val();
         // The highest selected bank wins (bank 0 when none is selected).
@@ -100,7 +104,8 @@ impl<const A: usize, const G: usize, const L: usize, const NB: usize> Logic for 
         self.g_reg.d.next = used;
         let p = signed_value(self.x_reg.q.val()) * signed_value(self.g_reg.q.val());
         self.product.d.next = twos::<32>(p);
-        let lane = round_shift_saturate(signed_value(self.product.q.val()), self.shift.val().to_u64() as u32, self.lane_max.val().to_u64() as i64);
+        self.rounded.d.next = self.product.q.val();
+        let lane = round_shift_saturate(signed_value(self.rounded.q.val()), self.shift.val().to_u64() as u32, self.lane_max.val().to_u64() as i64);
         self.lane_reg.d.next = twos::<L>(lane);
     }
 
@@ -111,12 +116,13 @@ impl<const A: usize, const G: usize, const L: usize, const NB: usize> Logic for 
             d.clock.connect();
             d.d.connect();
         }
-        for c in [&mut self.x_reg.clock, &mut self.g_reg.clock, &mut self.product.clock, &mut self.lane_reg.clock] {
+        for c in [&mut self.x_reg.clock, &mut self.g_reg.clock, &mut self.product.clock, &mut self.rounded.clock, &mut self.lane_reg.clock] {
             c.connect();
         }
         self.x_reg.d.connect();
         self.g_reg.d.connect();
         self.product.d.connect();
+        self.rounded.d.connect();
         self.lane_reg.d.connect();
         self.lane_out.connect();
     }
@@ -253,9 +259,9 @@ pub fn gscaler_bank_verilog(r: usize, a: usize, g: usize, l: usize, nb: usize, s
     writeln!(v, "(* mem2reg *) reg [{}:0] xq [0:{}];", a - 1, r - 1).unwrap();
     writeln!(v, "(* mem2reg *) reg [{}:0] gq [0:{}];", g - 1, r - 1).unwrap();
     writeln!(v, "(* mem2reg *) reg signed [{}:0] pq [0:{}];", pw - 1, r - 1).unwrap();
-    writeln!(v, "(* mem2reg *) reg [{}:0] ln [0:{}];", l - 1, r - 1).unwrap();
     // (The rounded product's bits below the shift are unused.)
-    writeln!(v, "/* verilator lint_off UNUSEDSIGNAL */\nreg signed [{}:0] rd;\n/* verilator lint_on UNUSEDSIGNAL */", pw - 1).unwrap();
+    writeln!(v, "/* verilator lint_off UNUSEDSIGNAL */\n(* mem2reg *) reg signed [{}:0] rq [0:{}];\n/* verilator lint_on UNUSEDSIGNAL */", pw - 1, r - 1).unwrap();
+    writeln!(v, "(* mem2reg *) reg [{}:0] ln [0:{}];", l - 1, r - 1).unwrap();
     writeln!(v, "reg [31:0] pr;").unwrap();
     let mut lanes = vec![];
     for row in 0..r {
@@ -271,7 +277,7 @@ pub fn gscaler_bank_verilog(r: usize, a: usize, g: usize, l: usize, nb: usize, s
     for b in 0..nb {
         writeln!(init, "      gb_{b}[pr] = {g}'d0;").unwrap();
     }
-    writeln!(init, "      xq[pr] = {a}'d0;\n      gq[pr] = {g}'d0;\n      pq[pr] = {pw}'d0;\n      ln[pr] = {l}'d0;\n   end").unwrap();
+    writeln!(init, "      xq[pr] = {a}'d0;\n      gq[pr] = {g}'d0;\n      pq[pr] = {pw}'d0;\n      rq[pr] = {pw}'d0;\n      ln[pr] = {l}'d0;\n   end").unwrap();
     // The highest selected bank wins, as in `GScaler::update()`.
     let mut used = "gb_0[pr]".to_string();
     for b in 0..nb {
@@ -279,14 +285,14 @@ pub fn gscaler_bank_verilog(r: usize, a: usize, g: usize, l: usize, nb: usize, s
     }
     let round = if shift == 0 { 0 } else { 1i64 << (shift - 1) };
     // Each row's stages in one loop, each stage from the previous one's
-    // value before this edge: the lane first, then the product, then the
-    // operands (blocking assignments, read only inside this block, so they
-    // are registers); the lanes the array reads at the same edge are the
-    // non-blocking `lane_r`.
+    // value before this edge: the lane first, then the rounded product, the
+    // product, the operands (blocking assignments, read only inside this
+    // block, so they are registers); the lanes the array reads at the same
+    // edge are the non-blocking `lane_r`.
     let mut c = String::new();
     writeln!(c, "   for (pr = 0; pr < {r}; pr = pr + 1) begin").unwrap();
-    writeln!(c, "      rd = pq[pr] + {};", vlit(pw, round)).unwrap();
-    writeln!(c, "      ln[pr] = {};", lane_select("rd", pw, l, shift, m)).unwrap();
+    writeln!(c, "      ln[pr] = {};", lane_select("rq[pr]", pw, l, shift, m)).unwrap();
+    writeln!(c, "      rq[pr] = pq[pr] + {};", vlit(pw, round)).unwrap();
     writeln!(c, "      pq[pr] = $signed({}) * $signed({});", vsext("xq[pr]", a, pw), vsext("gq[pr]", g, pw)).unwrap();
     writeln!(c, "      xq[pr] = xr[pr];\n      gq[pr] = {used};").unwrap();
     writeln!(c, "   end").unwrap();
@@ -334,7 +340,8 @@ fn g_banks_per_row(r: usize, g: usize, nb: usize) -> (String, String, String) {
 /// `ONEBIT_ECP5_DSP` is defined): per row a MULT18X18D with its input and
 /// output registers (yosys maps a product to an unregistered one, whose
 /// 3.9 ns multiply then sits in a fabric-to-fabric path), then the rounding
-/// and saturation into the lane register. Needs A, G ≤ 18.
+/// add into a register (the DSP's output has a long route into the
+/// fabric), then the saturation into the lane register. Needs A, G ≤ 18.
 pub fn gscaler_bank_ecp5_dsp(r: usize, a: usize, g: usize, l: usize, nb: usize, s: usize, shift: usize, m: i64) -> String {
     use std::fmt::Write;
     if a > 18 || g > 18 {
@@ -354,9 +361,10 @@ pub fn gscaler_bank_ecp5_dsp(r: usize, a: usize, g: usize, l: usize, nb: usize, 
         writeln!(v, "wire [35:0] dp_{row};").unwrap();
         v.push_str(&ecp5_mult18x18d(&format!("mul_{row}"), &format!("dx_{row}"), &format!("dg_{row}"), &format!("dp_{row}"), true));
         writeln!(v, "wire [{}:0] pd_{row} = dp_{row}[{}:0];", a + g - 1, a + g - 1).unwrap();
-        writeln!(v, "wire signed [{}:0] rd_{row} = {} + {};", pw - 1, vsext(&format!("pd_{row}"), a + g, pw), vlit(pw, round)).unwrap();
+        writeln!(v, "/* verilator lint_off UNUSEDSIGNAL */\nreg signed [{}:0] rd_{row};\n/* verilator lint_on UNUSEDSIGNAL */", pw - 1).unwrap();
         writeln!(v, "reg [{}:0] lane_{row};", l - 1).unwrap();
-        writeln!(init, "   lane_{row} = {l}'d0;").unwrap();
+        writeln!(init, "   rd_{row} = {pw}'d0;\n   lane_{row} = {l}'d0;").unwrap();
+        writeln!(clocked, "   rd_{row} <= {} + {};", vsext(&format!("pd_{row}"), a + g, pw), vlit(pw, round)).unwrap();
         writeln!(clocked, "   lane_{row} <= {};", lane_select(&format!("rd_{row}"), pw, l, shift, m)).unwrap();
         writeln!(v, "wire unused_dp_{row} = ^dp_{row}[35:{}];", a + g).unwrap();
         lanes.push(format!("lane_{row}"));
@@ -370,11 +378,11 @@ pub fn gscaler_bank_ecp5_dsp(r: usize, a: usize, g: usize, l: usize, nb: usize, 
 /// `ONEBIT_ICE40_DSP` is defined: the bitstream flow's and the netlist
 /// checks' iCE40 synthesis): two rows per SB_MAC16 in its 8×8 mode
 /// (A_SIGNED, B_SIGNED: the top half multiplies A[15:8]·B[15:8], the bottom
-/// A[7:0]·B[7:0]) with its A and B input registers, and each half's 16-bit
-/// adder adding the rounding constant (C and D inputs) into its output
-/// register, so the operands and the rounded product are registered inside
-/// the DSP, as in the generic form's first two stages, and the lane in the
-/// fabric. yosys maps every product to a whole SB_MAC16 (16×16), so an 8×8
+/// A[7:0]·B[7:0]) with its A and B input registers, its product registers,
+/// and each half's 16-bit adder adding the rounding constant (C and D
+/// inputs) into its output register, so the operands, the product and the
+/// rounded product are registered inside the DSP, as in the generic form's
+/// first three stages, and the lane in the fabric. yosys maps every product to a whole SB_MAC16 (16×16), so an 8×8
 /// array needs 4 DSPs for its g products here instead of 8. Needs A, G ≤ 8:
 /// the product and its rounding then fit the adder's 16 bits (|x·g| ≤
 /// 2^14, round ≤ 2^13).
@@ -410,13 +418,14 @@ pub fn gscaler_bank_ice40_dsp(r: usize, a: usize, g: usize, l: usize, nb: usize,
     let half = |row: usize, what: &str, n: usize| if row < r { vsext(&format!("{what}_{row}"), n, 8) } else { "8'd0".into() };
     for p in 0..r.div_ceil(2) {
         let (lo, hi) = (2 * p, 2 * p + 1);
-        // A_REG, B_REG: the operands registered; TOP/BOTOUTPUT_SELECT 01: the
-        // adder's sum (product + C or D) through the output register.
+        // A_REG, B_REG: the operands registered; TOP/BOT_8x8_MULT_REG: the
+        // products registered; TOP/BOTOUTPUT_SELECT 01: the adder's sum
+        // (product + C or D) through the output register.
         writeln!(
             v,
             "wire [31:0] mo_{p};
 SB_MAC16 #(.NEG_TRIGGER(1'b0), .C_REG(1'b0), .A_REG(1'b1), .B_REG(1'b1), .D_REG(1'b0),
-  .TOP_8x8_MULT_REG(1'b0), .BOT_8x8_MULT_REG(1'b0), .PIPELINE_16x16_MULT_REG1(1'b0), .PIPELINE_16x16_MULT_REG2(1'b0),
+  .TOP_8x8_MULT_REG(1'b1), .BOT_8x8_MULT_REG(1'b1), .PIPELINE_16x16_MULT_REG1(1'b0), .PIPELINE_16x16_MULT_REG2(1'b0),
   .TOPOUTPUT_SELECT(2'b01), .TOPADDSUB_LOWERINPUT(2'b01), .TOPADDSUB_UPPERINPUT(1'b1), .TOPADDSUB_CARRYSELECT(2'b00),
   .BOTOUTPUT_SELECT(2'b01), .BOTADDSUB_LOWERINPUT(2'b01), .BOTADDSUB_UPPERINPUT(1'b1), .BOTADDSUB_CARRYSELECT(2'b00),
   .MODE_8x8(1'b1), .A_SIGNED(1'b1), .B_SIGNED(1'b1)) mac_{p} (

@@ -11,8 +11,8 @@ use onebit_core::ArrayConfig;
 
 /// Cycles from a token's acceptance (its activations on `x_data`) until its
 /// lanes leave the g scalers: the multiplier's input registers, its product
-/// register, the rounded and saturated lane register.
-pub const LANE_LATENCY: usize = 3;
+/// register, the rounded product, the saturated lane.
+pub const LANE_LATENCY: usize = 4;
 
 /// Cycles from an accumulator's read request (a token's tags, or the
 /// drain's address) to its data: the address register in front of the RAM
@@ -45,9 +45,10 @@ pub const ACC_WRITE_DELAY: usize = 3;
 pub const ACC_SPACING: usize = ACC_WRITE_DELAY + 1;
 
 /// Pipeline stages of an h scaler, from the beat entering its input
-/// registers to its word register: inputs, product, rounding of the low
-/// part, the whole rounded product, the saturated word.
-pub const H_STAGES: usize = 5;
+/// registers to its word register: operands, product, (on the ECP5) the
+/// low part rounded, the whole rounded product, its saturation tests, the
+/// saturated word.
+pub const H_STAGES: usize = 6;
 
 /// Cycles from a drain read (its address to the accumulator RAMs) until
 /// that row's first beat enters the h scalers: the RAM read, the row

