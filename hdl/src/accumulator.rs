@@ -7,15 +7,17 @@
 //! (the array's tag chain runs ahead of its lanes by that much). With
 //! `first_in` the token is token 0 of a TILE; later ones are tokens 1, 2, …
 //! in arrival order (bubbles carry `valid_in` = 0). Its word is read when the
-//! tags arrive (cycle e): the address register in front of the RAMs (e + 1,
-//! shared by all columns), the RAM's read register (e + 2), then a register
-//! after the bank select (e + 3), when the partial sum arrives and is added
-//! into the sum register; the RAM takes the sum at the end of e + 4
-//! (`timing::ACC_WRITE_DELAY` edges after the one that read the word).
-//! Nothing is forwarded: a token reading a word must come at least
-//! `timing::ACC_SPACING` cycles after the token that last wrote it, which
-//! the controller guarantees (`Interlocks::tile_spacing`). A drain read's
-//! word comes `timing::ACC_READ_LATENCY` cycles after its address.
+//! tags arrive (cycle e) and is out `timing::ACC_READ_LATENCY` cycles later,
+//! when the partial sum arrives and is added into the sum register; the RAM
+//! takes the sum at the end of e + `timing::ACC_WRITE_EDGE`. In the generic
+//! form the read passes two address registers (shared by all columns), the
+//! RAM's read register and a register after the bank select; in the ECP5
+//! form ([`ecp5_ram_pair`]) one address register, the block RAM with its
+//! output register and a fabric register. Nothing is forwarded: a token
+//! reading a word must come at least `timing::ACC_SPACING` cycles after the
+//! token that last wrote it, which the controller guarantees
+//! (`Interlocks::tile_spacing`). A drain read's word comes
+//! `ACC_READ_LATENCY` cycles after its address.
 //!
 //! Ports (values two's complement, one clock):
 //! | port         | dir | width | meaning |
@@ -55,22 +57,25 @@ pub struct OutputAccumulator<const P: usize, const ACC: usize, const AD: usize> 
     ram0: RAM<Bits<ACC>, AD>,
     ram1: RAM<Bits<ACC>, AD>,
     next_token: DFF<Bits<AD>>,
-    /// The RAMs' read addresses (e + 1): the token's, or the drain's in the bank it drains.
+    /// The RAMs' read addresses (e + 1, then e + 2): the token's, or the
+    /// drain's in the bank it drains.
     ra0: DFF<Bits<AD>>,
     ra1: DFF<Bits<AD>>,
-    /// The token's tags and address, e + 1 to e + 3 (its partial sum's arrival).
+    ra0b: DFF<Bits<AD>>,
+    ra1b: DFF<Bits<AD>>,
+    /// The token's tags and address, e + 1 to e + 4 (its partial sum's arrival).
     tv: Vec<DFF<Bit>>,
     tacc: Vec<DFF<Bit>>,
     tbank: Vec<DFF<Bit>>,
     taddr: Vec<DFF<Bits<AD>>>,
-    /// The word read for the token (its bank's RAM, registered at e + 2).
+    /// The word read for the token (its bank's RAM, registered at e + 3).
     old: DFF<Bits<ACC>>,
     /// The write stage: the new sum, its bank and address.
     wv: DFF<Bit>,
     wbank: DFF<Bit>,
     waddr: DFF<Bits<AD>>,
     wsum: DFF<Bits<ACC>>,
-    /// The drain read: its bank (d + 1, d + 2), then the word (d + 3).
+    /// The drain read: its bank (d + 1 to d + 3), then the word (d + 4).
     dbank: Vec<DFF<Bit>>,
     dword: DFF<Bits<ACC>>,
 }
@@ -78,7 +83,7 @@ pub struct OutputAccumulator<const P: usize, const ACC: usize, const AD: usize> 
 impl<const P: usize, const ACC: usize, const AD: usize> Default for OutputAccumulator<P, ACC, AD> {
     fn default() -> Self {
         assert!(ACC >= P && ACC <= 32);
-        assert_eq!(TAG_LEAD, 3, "the model's stages are written for a read latency of 3");
+        assert_eq!(TAG_LEAD, 4, "the model's stages are written for a read latency of 4");
         Self {
             clock: Default::default(),
             reset: Default::default(),
@@ -96,6 +101,8 @@ impl<const P: usize, const ACC: usize, const AD: usize> Default for OutputAccumu
             next_token: Default::default(),
             ra0: Default::default(),
             ra1: Default::default(),
+            ra0b: Default::default(),
+            ra1b: Default::default(),
             tv: dffs(TAG_LEAD),
             tacc: dffs(TAG_LEAD),
             tbank: dffs(TAG_LEAD),
@@ -105,7 +112,7 @@ impl<const P: usize, const ACC: usize, const AD: usize> Default for OutputAccumu
             wbank: Default::default(),
             waddr: Default::default(),
             wsum: Default::default(),
-            dbank: dffs(2),
+            dbank: dffs(3),
             dword: Default::default(),
         }
     }
@@ -132,6 +139,8 @@ impl<const P: usize, const ACC: usize, const AD: usize> Logic for OutputAccumula
             &mut self.next_token.clock,
             &mut self.ra0.clock,
             &mut self.ra1.clock,
+            &mut self.ra0b.clock,
+            &mut self.ra1b.clock,
             &mut self.old.clock,
             &mut self.wv.clock,
             &mut self.wbank.clock,
@@ -149,8 +158,10 @@ impl<const P: usize, const ACC: usize, const AD: usize> Logic for OutputAccumula
         let (drain, dbank, daddr) = (self.drain_rd.val(), self.drain_bank.val(), self.drain_addr.val());
         self.ra0.d.next = if drain && !dbank { daddr } else { token };
         self.ra1.d.next = if drain && dbank { daddr } else { token };
-        self.ram0.read_address.next = self.ra0.q.val();
-        self.ram1.read_address.next = self.ra1.q.val();
+        self.ra0b.d.next = self.ra0.q.val();
+        self.ra1b.d.next = self.ra1.q.val();
+        self.ram0.read_address.next = self.ra0b.q.val();
+        self.ram1.read_address.next = self.ra1b.q.val();
         self.tv[0].d.next = self.valid_in.val() && !reset;
         self.tacc[0].d.next = self.acc_in.val();
         self.tbank[0].d.next = self.bank_in.val();
@@ -161,14 +172,15 @@ impl<const P: usize, const ACC: usize, const AD: usize> Logic for OutputAccumula
             self.tbank[j].d.next = self.tbank[j - 1].q.val();
             self.taddr[j].d.next = self.taddr[j - 1].q.val();
         }
-        // e + 2: the RAMs' read registers hold the words; keep the token's bank's.
+        // e + 3: the RAMs' read registers hold the words; keep the token's bank's.
         let (rd0, rd1) = (self.ram0.read_data.val(), self.ram1.read_data.val());
-        self.old.d.next = if self.tbank[1].q.val() { rd1 } else { rd0 };
+        self.old.d.next = if self.tbank[2].q.val() { rd1 } else { rd0 };
         self.dbank[0].d.next = dbank;
         self.dbank[1].d.next = self.dbank[0].q.val();
-        self.dword.d.next = if self.dbank[1].q.val() { rd1 } else { rd0 };
+        self.dbank[2].d.next = self.dbank[1].q.val();
+        self.dword.d.next = if self.dbank[2].q.val() { rd1 } else { rd0 };
         self.acc_out.next = self.dword.q.val();
-        // e + 3: the partial sum arrives; old + psum (or psum alone) into the
+        // e + 4: the partial sum arrives; old + psum (or psum alone) into the
         // write stage.
         let last = TAG_LEAD - 1;
         let psum = signed_value(self.psum_in.val());
@@ -177,7 +189,7 @@ impl<const P: usize, const ACC: usize, const AD: usize> Logic for OutputAccumula
         self.wbank.d.next = self.tbank[last].q.val();
         self.waddr.d.next = self.taddr[last].q.val();
         self.wsum.d.next = twos::<ACC>(sum);
-        // e + 4: the write.
+        // e + 5: the write.
         for (r, bank) in [(&mut self.ram0, false), (&mut self.ram1, true)] {
             r.write_address.next = self.waddr.q.val();
             r.write_data.next = self.wsum.q.val();
@@ -202,7 +214,7 @@ impl<const P: usize, const ACC: usize, const AD: usize> Logic for OutputAccumula
             d.clock.connect();
             d.d.connect();
         }
-        for d in [&mut self.waddr, &mut self.ra0, &mut self.ra1] {
+        for d in [&mut self.waddr, &mut self.ra0, &mut self.ra1, &mut self.ra0b, &mut self.ra1b] {
             d.clock.connect();
             d.d.connect();
         }
@@ -250,10 +262,10 @@ reg [{w}:0] rd1{sfx};
         ),
         format!(
             "always @(posedge clock) begin
-   rd0{sfx} <= mem0{sfx}[ra0];
+   rd0{sfx} <= mem0{sfx}[ra0b];
 end
 always @(posedge clock) begin
-   rd1{sfx} <= mem1{sfx}[ra1];
+   rd1{sfx} <= mem1{sfx}[ra1b];
 end
 always @(posedge clock) begin
    if (wv & ~wbank) mem0{sfx}[waddr] <= {sum};
@@ -385,25 +397,25 @@ impl<const C: usize, const P: usize, const ACC: usize, const AD: usize, const CP
 /// same timing.
 pub fn accumulator_bank_verilog(c: usize, p: usize, acc: usize, ad: usize) -> String {
     use std::fmt::Write;
-    assert_eq!(TAG_LEAD, 3, "the Verilog's stages are written for a read latency of 3");
+    assert_eq!(TAG_LEAD, 4, "the Verilog's stages are written for a read latency of 4");
     let (a1, ad1) = (acc - 1, ad - 1);
     let words = 1usize << ad;
     let mut v = format!(
         "reg [{ad1}:0] next_token;
 reg [{ad1}:0] ra0, ra1;
-reg tv_0, tv_1, tv_2, tacc_0, tacc_1, tacc_2, tbank_0, tbank_1, tbank_2;
-reg [{ad1}:0] taddr_0, taddr_1, taddr_2;
-reg wv, wbank, dbank_0, dbank_1;
+reg tv_0, tv_1, tv_2, tv_3, tacc_0, tacc_1, tacc_2, tacc_3, tbank_0, tbank_1, tbank_2, tbank_3;
+reg [{ad1}:0] taddr_0, taddr_1, taddr_2, taddr_3;
+reg wv, wbank, dbank_0, dbank_1, dbank_2;
 reg [{ad1}:0] waddr;
 wire [{ad1}:0] token = first_in ? {ad}'d0 : next_token;
 "
     );
     let init = format!(
         "   next_token = {ad}'d0; ra0 = {ad}'d0; ra1 = {ad}'d0;
-   tv_0 = 1'd0; tv_1 = 1'd0; tv_2 = 1'd0; tacc_0 = 1'd0; tacc_1 = 1'd0; tacc_2 = 1'd0;
-   tbank_0 = 1'd0; tbank_1 = 1'd0; tbank_2 = 1'd0;
-   taddr_0 = {ad}'d0; taddr_1 = {ad}'d0; taddr_2 = {ad}'d0;
-   wv = 1'd0; wbank = 1'd0; dbank_0 = 1'd0; dbank_1 = 1'd0; waddr = {ad}'d0;
+   tv_0 = 1'd0; tv_1 = 1'd0; tv_2 = 1'd0; tv_3 = 1'd0; tacc_0 = 1'd0; tacc_1 = 1'd0; tacc_2 = 1'd0; tacc_3 = 1'd0;
+   tbank_0 = 1'd0; tbank_1 = 1'd0; tbank_2 = 1'd0; tbank_3 = 1'd0;
+   taddr_0 = {ad}'d0; taddr_1 = {ad}'d0; taddr_2 = {ad}'d0; taddr_3 = {ad}'d0;
+   wv = 1'd0; wbank = 1'd0; dbank_0 = 1'd0; dbank_1 = 1'd0; dbank_2 = 1'd0; waddr = {ad}'d0;
 "
     );
     let clocked = "   if (valid_in) next_token <= token + 1'd1;
@@ -412,8 +424,9 @@ wire [{ad1}:0] token = first_in ? {ad}'d0 : next_token;
    tv_0 <= valid_in & ~reset; tacc_0 <= acc_in; tbank_0 <= bank_in; taddr_0 <= token;
    tv_1 <= tv_0 & ~reset; tacc_1 <= tacc_0; tbank_1 <= tbank_0; taddr_1 <= taddr_0;
    tv_2 <= tv_1 & ~reset; tacc_2 <= tacc_1; tbank_2 <= tbank_1; taddr_2 <= taddr_1;
-   wv <= tv_2 & ~reset; wbank <= tbank_2; waddr <= taddr_2;
-   dbank_0 <= drain_bank; dbank_1 <= dbank_0;
+   tv_3 <= tv_2 & ~reset; tacc_3 <= tacc_2; tbank_3 <= tbank_2; taddr_3 <= taddr_2;
+   wv <= tv_3 & ~reset; wbank <= tbank_3; waddr <= taddr_3;
+   dbank_0 <= drain_bank; dbank_1 <= dbank_0; dbank_2 <= dbank_1;
 "
     .to_string();
     // The RAMs and the two bank selects (the token's `old`, the drain's
@@ -421,7 +434,11 @@ wire [{ad1}:0] token = first_in ? {ad}'d0 : next_token;
     let (mut per_col, mut per_col_blocks, mut sel_regs, mut sel_init, mut sel_clocked) =
         (String::new(), String::new(), String::new(), String::new(), String::new());
     let (mut packed, packed_blocks) = ram_pair_verilog("", c * acc, words, "wsum_all");
-    let mut ecp5 = "reg dbank_2;\ninitial dbank_2 = 1'd0;\nalways @(posedge clock) dbank_2 <= dbank_1;\n".to_string();
+    let mut ecp5 = "reg dbank_3;\ninitial dbank_3 = 1'd0;\nalways @(posedge clock) dbank_3 <= dbank_2;\n".to_string();
+    // The generic and packed forms' second address registers.
+    let ra_b = format!(
+        "reg [{ad1}:0] ra0b, ra1b;\ninitial begin\n   ra0b = {ad}'d0; ra1b = {ad}'d0;\nend\nalways @(posedge clock) begin\n   ra0b <= ra0; ra1b <= ra1;\nend\n"
+    );
     let (mut cols, mut outs, mut sums) = (String::new(), vec![], vec![]);
     for col in 0..c {
         let (ram, blocks) = ram_pair_verilog(&format!("_{col}"), acc, words, &format!("wsum_{col}"));
@@ -440,11 +457,11 @@ wire [{a1}:0] rd1_{col} = rd1[{hi}:{lo}];
         writeln!(sel_init, "   old_{col} = {acc}'d0; dword_{col} = {acc}'d0; wsum_{col} = {acc}'d0;").unwrap();
         writeln!(
             sel_clocked,
-            "   old_{col} <= tbank_1 ? rd1_{col} : rd0_{col};\n   dword_{col} <= dbank_1 ? rd1_{col} : rd0_{col};\n   wsum_{col} <= tacc_2 ? old_{col} + ps_{col} : ps_{col};"
+            "   old_{col} <= tbank_2 ? rd1_{col} : rd0_{col};\n   dword_{col} <= dbank_2 ? rd1_{col} : rd0_{col};\n   wsum_{col} <= tacc_3 ? old_{col} + ps_{col} : ps_{col};"
         )
         .unwrap();
         ecp5.push_str(&ecp5_ram_pair(col, acc, ad));
-        writeln!(ecp5, "wire [{a1}:0] dword_{col} = dbank_2 ? q1_{col}[{a1}:0] : q0_{col}[{a1}:0];").unwrap();
+        writeln!(ecp5, "wire [{a1}:0] dword_{col} = dbank_3 ? qr1_{col} : qr0_{col};").unwrap();
         let psum = format!("psum_in[{}:{}]", col * p + p - 1, col * p);
         write!(
             cols,
@@ -462,7 +479,7 @@ wire [{a1}:0] ps_{col} = {};
     let sel = format!("{sel_regs}initial begin\n{sel_init}end\nalways @(posedge clock) begin\n{sel_clocked}end\n");
     let packed_blocks = format!("wire [{}:0] wsum_all = {{{}}};\n{packed_blocks}", c * acc - 1, sums.join(", "));
     v = format!(
-        "{v}{cols}`ifdef ONEBIT_ECP5_BRAM\n{ecp5}`elsif ONEBIT_PACKED_ACC_RAM\n{packed}{packed_blocks}{sel}`else\n{per_col}{per_col_blocks}{sel}`endif\n"
+        "{v}{cols}`ifdef ONEBIT_ECP5_BRAM\n{ecp5}`elsif ONEBIT_PACKED_ACC_RAM\n{ra_b}{packed}{packed_blocks}{sel}`else\n{ra_b}{per_col}{per_col_blocks}{sel}`endif\n"
     );
     outs.reverse();
     writeln!(v, "assign acc_out = {{{}}};", outs.join(", ")).unwrap();
@@ -472,11 +489,14 @@ wire [{a1}:0] ps_{col} = {};
 /// Column `col`'s two RAMs in the ECP5 form: per bank a DP16KD as a 512 ×
 /// 36 pseudo dual port (port A writes its own sum `wsum<bank>_col`, the
 /// bank's word plus the partial sum, at `waddr` with all four byte enables
-/// when `wv` names the bank; port B reads at the bank's address register),
-/// both output registers on (REGMODE_A/B "OUTREG", the configuration
-/// hdl/verilog/DP16KD_sim.v models): the word read at the edge that takes
-/// `ra` is on `q<bank>_col` two edges later, as the generic form's
-/// `old`/`dword` registers are. Needs acc ≤ 36 and ad ≤ 9.
+/// when `wv` names the bank; port B reads at the bank's first address
+/// register), both output registers on (REGMODE_A/B "OUTREG", the
+/// configuration hdl/verilog/DP16KD_sim.v models), then a fabric register
+/// `qr<bank>_col`: the word read at the edge that takes `ra` is in `qr`
+/// three edges later, when the generic form's `old`/`dword` registers have
+/// it (that form's RAMs take the address an edge later). Each bank's adder
+/// reads its own `qr`, so no bank select sits between a RAM and its sum.
+/// Needs acc ≤ 36 and ad ≤ 9.
 pub fn ecp5_ram_pair(col: usize, acc: usize, ad: usize) -> String {
     use std::fmt::Write;
     if acc > 36 || ad > 9 {
@@ -488,9 +508,15 @@ pub fn ecp5_ram_pair(col: usize, acc: usize, ad: usize) -> String {
         // so no bank select sits between the RAM's output and the adder.
         writeln!(
             v,
-            "reg [{a1}:0] wsum{bank}_{col};
-initial wsum{bank}_{col} = {acc}'d0;
-always @(posedge clock) wsum{bank}_{col} <= tacc_2 ? q{bank}_{col}[{a1}:0] + ps_{col} : ps_{col};
+            "reg [{a1}:0] qr{bank}_{col};
+reg [{a1}:0] wsum{bank}_{col};
+initial begin
+   qr{bank}_{col} = {acc}'d0; wsum{bank}_{col} = {acc}'d0;
+end
+always @(posedge clock) begin
+   qr{bank}_{col} <= q{bank}_{col}[{a1}:0];
+   wsum{bank}_{col} <= tacc_3 ? qr{bank}_{col} + ps_{col} : ps_{col};
+end
 wire [35:0] wd{bank}_{col} = {{{}'d0, wsum{bank}_{col}}};",
             36 - acc,
             a1 = acc - 1

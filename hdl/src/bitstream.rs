@@ -15,7 +15,7 @@
 //! [`icetime_fmax`], [`yosys_cells`], [`cell_summary`]) has unit tests.
 
 use crate::board::presets;
-use crate::pll::{ice40_pll_wrapper, Ice40Pll};
+use crate::pll::{ecp5_pll_wrapper, ice40_pll_wrapper, Ecp5Pll, Ice40Pll};
 use crate::uart::baud_divisor;
 use crate::verilog;
 use anyhow::{bail, Context, Result};
@@ -73,8 +73,9 @@ pub struct Target {
     bitstream: &'static str,
     /// The UART rate when `--baud` is not given: the fastest rate whose
     /// divisor is at least 8 cycles per bit (the receiver finds a start edge
-    /// to within one cycle) and that the boards' FT2232H makes exactly
-    /// (12 MHz / n, n whole).
+    /// to within one cycle) and that the board's USB UART makes exactly
+    /// (the iCEBreaker's FT2232H: 12 MHz / n; the ULX3S's FT231X: 3 Mbaud
+    /// at most).
     default_baud: u64,
 }
 
@@ -103,13 +104,14 @@ const ECP5: Target = Target {
     config_name: "ecp5",
     preset: "ECP5 (32x32)",
     board_clock_mhz: 25.0,
-    clock_mhz: 25.0,
+    // EHXPLLL: 25 MHz × 6 (VCO 600 MHz / 4).
+    clock_mhz: 150.0,
     leds_active_low: false,
     constraints: "ulx3s.lpf",
     bitstream: "onebit.bit",
-    // 25 MHz / 25 cycles per bit; FT2232H: 12 MHz / 12 (25 MHz / 8 would be
-    // 3.125 Mbaud, which the FT2232H makes only 0.9 % off).
-    default_baud: 1_000_000,
+    // 150 MHz / 50 cycles per bit: the most the ULX3S's FT231X carries (3
+    // Mbaud, 48 MHz / 16, exactly).
+    default_baud: 3_000_000,
 };
 
 /// A JSON file a tool wrote (`tee` puts yosys's step header before the JSON).
@@ -283,7 +285,8 @@ fn build(args: &Options, t: &Target) -> Result<Value> {
     println!("  verilog: onebit_board.v, {} lines", text.lines().count());
     // The PLL: its dividers for the design clock, and the wrapper module `board`.
     let board_hz = (t.board_clock_mhz * 1e6).round() as u64;
-    let pll = if clock_hz == board_hz {
+    // The PLL's dividers as JSON for the report, or none.
+    let pll: Option<Value> = if clock_hz == board_hz {
         None
     } else if t.name == "ice40" {
         let p = Ice40Pll::for_frequencies(board_hz, clock_hz).with_context(|| {
@@ -294,9 +297,17 @@ fn build(args: &Options, t: &Target) -> Result<Value> {
             "  PLL: SB_PLL40_PAD {} MHz -> {} MHz (DIVR {}, DIVF {}, DIVQ {}), board_pll.v",
             t.board_clock_mhz, t.clock_mhz, p.divr, p.divf, p.divq
         );
-        Some(p)
+        Some(json!({"primitive": "SB_PLL40_PAD", "divr": p.divr, "divf": p.divf, "divq": p.divq, "filter_range": p.filter_range, "out_hz": p.out_hz(board_hz)}))
     } else {
-        bail!("{}: no PLL for this family yet (clock {} MHz, board {} MHz)", t.name, t.clock_mhz, t.board_clock_mhz)
+        let p = Ecp5Pll::for_frequencies(board_hz, clock_hz).with_context(|| {
+            format!("no EHXPLLL setting makes {clock_hz} Hz from {board_hz} Hz exactly")
+        })?;
+        write_atomically(&dir.join("board_pll.v"), ecp5_pll_wrapper(&p).as_bytes())?;
+        println!(
+            "  PLL: EHXPLLL {} MHz -> {} MHz (CLKI_DIV {}, CLKFB_DIV {}, CLKOP_DIV {}), board_pll.v",
+            t.board_clock_mhz, t.clock_mhz, p.clki_div, p.clkfb_div, p.clkop_div
+        );
+        Some(json!({"primitive": "EHXPLLL", "clki_div": p.clki_div, "clkfb_div": p.clkfb_div, "clkop_div": p.clkop_div, "clkop_cphase": p.clkop_cphase, "vco_hz": p.out_hz(board_hz) * p.clkop_div as u64, "out_hz": p.out_hz(board_hz)}))
     };
     let family = if t.name == "ice40" { verilog::Family::Ice40 } else { verilog::Family::Ecp5 };
     let reads = match pll {
@@ -461,7 +472,7 @@ fn build(args: &Options, t: &Target) -> Result<Value> {
         "preset": t.preset,
         "array_config": t.config.to_string(),
         "board_clock_mhz": t.board_clock_mhz,
-        "pll": pll.map(|p| json!({"divr": p.divr, "divf": p.divf, "divq": p.divq, "filter_range": p.filter_range, "out_hz": p.out_hz(board_hz)})),
+        "pll": pll,
         "uart_baud": baud,
         "netlist": args.out.join(t.name).join("netlist.v").display().to_string(),
         "uart_divisor": divisor,

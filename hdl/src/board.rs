@@ -210,7 +210,9 @@ pub struct OneBitBoard<
     /// clock), for the break detector.
     rx_s1: DFF<Bit>,
     rx_s2: DFF<Bit>,
-    /// The core's reset, registered: it fans out over the whole design.
+    /// The core's reset, registered twice (beside the break detector, then
+    /// near its loads): it fans out over the whole design.
+    reset_pre: DFF<Bit>,
     core_reset: DFF<Bit>,
     error: Signal<Local, Bit>,
     led_off: Constant<Bit>,
@@ -274,6 +276,7 @@ impl<
             holdoff: Default::default(),
             rx_s1: Default::default(),
             rx_s2: Default::default(),
+            reset_pre: Default::default(),
             core_reset: Default::default(),
             error: Default::default(),
             led_off: Constant::new(leds_active_low),
@@ -312,7 +315,7 @@ impl<
 {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, blink, rx_low, holdoff, rx_s1, rx_s2, core_reset);
+        dff_setup!(self, clock, blink, rx_low, holdoff, rx_s1, rx_s2, reset_pre, core_reset);
         // A UART break (the line held low for two character times) resets
         // the bridge and the accelerator, so a host can recover a board
         // whose streams it left half-sent.
@@ -333,7 +336,8 @@ impl<
         if self.rx_low.q.val() == self.break_cycles.val() {
             self.holdoff.d.next = self.break_cycles.val();
         }
-        self.core_reset.d.next = (self.rx_low.q.val() == self.break_cycles.val()) | (self.holdoff.q.val() != self.zero24.val());
+        self.reset_pre.d.next = (self.rx_low.q.val() == self.break_cycles.val()) | (self.holdoff.q.val() != self.zero24.val());
+        self.core_reset.d.next = self.reset_pre.q.val();
         self.core.reset.next = self.core_reset.q.val();
         self.receiver.clear.next = self.core_reset.q.val();
         self.receiver.clock.next = self.clock.val();

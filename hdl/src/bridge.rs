@@ -108,6 +108,11 @@ pub struct ByteStreamBridge<
     full: DFF<Bit>,
     bad: DFF<Bit>,
     taken: Signal<Local, Bit>,
+    /// `full` for each stream, as flip-flops: the streams' valids.
+    v_cmd: DFF<Bit>,
+    v_w: DFF<Bit>,
+    v_s: DFF<Bit>,
+    v_x: DFF<Bit>,
     byte_at_top: Signal<Local, Bits<SR>>,
     // Output side: the word being sent and its bytes still to send.
     out_word: DFF<Bits<OB>>,
@@ -192,6 +197,10 @@ impl<const WB: usize, const X: usize, const S: usize, const O: usize, const SR: 
             full: Default::default(),
             bad: Default::default(),
             taken: Default::default(),
+            v_cmd: Default::default(),
+            v_w: Default::default(),
+            v_s: Default::default(),
+            v_x: Default::default(),
             byte_at_top: Default::default(),
             out_word: Default::default(),
             out_left: Default::default(),
@@ -226,7 +235,7 @@ impl<const WB: usize, const X: usize, const S: usize, const O: usize, const SR: 
 {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, stream, left, word, full, bad, out_word, out_left, out_busy);
+        dff_setup!(self, clock, stream, left, word, full, bad, out_word, out_left, out_busy, v_cmd, v_w, v_s, v_x);
         // Input side.
         self.rx_ready.next = !self.full.q.val();
         self.bad_header.next = self.bad.q.val();
@@ -234,16 +243,20 @@ impl<const WB: usize, const X: usize, const S: usize, const O: usize, const SR: 
         self.w_data.next = self.word.q.val().get_bits::<WB>(self.off_w.val().index());
         self.s_data.next = self.word.q.val().get_bits::<S>(self.off_s.val().index());
         self.x_data.next = self.word.q.val().get_bits::<X>(self.off_x.val().index());
-        self.cmd_valid.next = self.full.q.val() & (self.stream.q.val() == self.id_cmd.val());
-        self.w_valid.next = self.full.q.val() & (self.stream.q.val() == self.id_w.val());
-        self.s_valid.next = self.full.q.val() & (self.stream.q.val() == self.id_s.val());
-        self.x_valid.next = self.full.q.val() & (self.stream.q.val() == self.id_x.val());
+        self.cmd_valid.next = self.v_cmd.q.val();
+        self.w_valid.next = self.v_w.q.val();
+        self.s_valid.next = self.v_s.q.val();
+        self.x_valid.next = self.v_x.q.val();
         self.taken.next = (self.cmd_valid.val() & self.cmd_ready.val())
             | (self.w_valid.val() & self.w_ready.val())
             | (self.s_valid.val() & self.s_ready.val())
             | (self.x_valid.val() & self.x_ready.val());
         if self.taken.val() {
             self.full.d.next = false;
+            self.v_cmd.d.next = false;
+            self.v_w.d.next = false;
+            self.v_s.d.next = false;
+            self.v_x.d.next = false;
             self.stream.d.next = self.id_none.val();
         }
         self.byte_at_top.next = bit_cast::<SR, 8>(self.rx_data.val()) << self.top_shift.val();
@@ -269,6 +282,10 @@ impl<const WB: usize, const X: usize, const S: usize, const O: usize, const SR: 
                 self.left.d.next = self.left.q.val() - self.one8.val();
                 if self.left.q.val() == self.one8.val() {
                     self.full.d.next = true;
+                    self.v_cmd.d.next = self.stream.q.val() == self.id_cmd.val();
+                    self.v_w.d.next = self.stream.q.val() == self.id_w.val();
+                    self.v_s.d.next = self.stream.q.val() == self.id_s.val();
+                    self.v_x.d.next = self.stream.q.val() == self.id_x.val();
                 }
             }
         }
@@ -291,6 +308,10 @@ impl<const WB: usize, const X: usize, const S: usize, const O: usize, const SR: 
         if self.reset.val() {
             self.stream.d.next = self.id_none.val();
             self.full.d.next = false;
+            self.v_cmd.d.next = false;
+            self.v_w.d.next = false;
+            self.v_s.d.next = false;
+            self.v_x.d.next = false;
             self.bad.d.next = false;
             self.out_left.d.next = self.zero8.val();
             self.out_busy.d.next = false;

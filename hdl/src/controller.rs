@@ -61,7 +61,7 @@
 //! | `pop_beat` | out | NOB | one-hot: which beat of the row |
 //! | `pop_bank` | out | 1 | the h bank of the row |
 
-use crate::timing::{output_fifo_depth, ACC_SPACING, ACC_WRITE_DELAY, LANE_LATENCY, ROW_TO_POP, TAG_STAGES};
+use crate::timing::{output_fifo_depth, ACC_READ_EDGE_ECP5, ACC_READ_EDGE_GENERIC, ACC_SPACING, ACC_SPACING_GENERIC, ACC_WRITE_EDGE, LANE_LATENCY, ROW_TO_POP, TAG_STAGES};
 use crate::util::{dffs, twos};
 use onebit_core::wire::Opcode;
 use onebit_core::ArrayConfig;
@@ -93,8 +93,10 @@ pub struct Interlocks {
     /// previous token's sum for it is written.
     pub tile_spacing: bool,
     /// One of the three counted waits set one cycle below the minimum its
-    /// derivation gives (tests only: each must then corrupt some run,
-    /// which shows the derivation is exact).
+    /// derivation gives for the generic form, which the rust-hdl model
+    /// simulates (tests only: each must then corrupt some run, which shows
+    /// the derivation is exact; the ECP5 form needs one cycle more flush
+    /// and spacing, which the hardware waits, shown by its own test).
     pub below_minimum: Option<Wait>,
 }
 
@@ -161,6 +163,8 @@ pub struct Controller<const AD: usize, const NB: usize, const B: usize, const NO
     cb_one: DFF<Bit>,
     cb_acc: DFF<Bit>,
     cb_count: DFF<Bits<16>>,
+    /// The spacing wait a tile of this many tokens leaves (ACC_SPACING − M, or 0).
+    cb_gap: DFF<Bits<4>>,
     // Loader, and its registered readies (computed a cycle ahead from the
     // state the loader will be in, so a beat's handshake is two flip-flops
     // and an AND).
@@ -168,6 +172,7 @@ pub struct Controller<const AD: usize, const NB: usize, const B: usize, const NO
     ld_tile: DFF<Bit>,
     ld_count: DFF<Bits<16>>,
     ld_one: DFF<Bit>,
+    ld_gap: DFF<Bits<4>>,
     ld_acc: DFF<Bit>,
     ld_scale_left: DFF<Bit>,
     ld_w_left: DFF<Bits<16>>,
@@ -186,6 +191,7 @@ pub struct Controller<const AD: usize, const NB: usize, const B: usize, const NO
     bank_full: Vec<DFF<Bit>>,
     bank_count: Vec<DFF<Bits<16>>>,
     bank_one: Vec<DFF<Bit>>,
+    bank_gap: Vec<DFF<Bits<4>>>,
     bank_acc: Vec<DFF<Bit>>,
     bank_accbank: Vec<DFF<Bit>>,
     bank_wait: Vec<DFF<Bit>>,
@@ -267,13 +273,13 @@ pub struct Controller<const AD: usize, const NB: usize, const B: usize, const NO
     cur_accbank: Signal<Local, Bit>,
     cand_count: Signal<Local, Bits<16>>,
     cand_one: Signal<Local, Bit>,
+    cand_gap: Signal<Local, Bits<4>>,
     cand_acc: Signal<Local, Bit>,
     cand_accbank: Signal<Local, Bit>,
     cand_cur: Signal<Local, Bit>,
     cand_nxt: Signal<Local, Bit>,
     act_next: Signal<Local, Bit>,
     space_zero_next: Signal<Local, Bit>,
-    tile_gap: Signal<Local, Bits<4>>,
     busy0: Signal<Local, Bit>,
     busy1: Signal<Local, Bit>,
     dr_start: Signal<Local, Bit>,
@@ -348,14 +354,18 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Control
     }
     /// Cycles from accepting a token (at t) until the drain may start: its
     /// tags leave the controller at t + TAG_STAGES and reach the
-    /// accumulators R cycles later (e), whose RAMs read its words at the end
-    /// of e + 1 and write their sums ACC_WRITE_DELAY edges later, at the end
-    /// of t + R + 4. A drain that starts at s issues its first read at
-    /// s + 1 or later, which the RAMs take at the end of s + 2 at the
-    /// earliest, after that write: s ≥ t + R + 3, and the countdown reaches
-    /// 0 at t + 1 + flush. Exact: one less corrupts results (tested).
+    /// accumulators R cycles later (e), which write its sums at the end of
+    /// e + ACC_WRITE_EDGE; a drain that starts at s issues its first read at
+    /// s + 1 or later, which the RAMs take at the end of s + 1 +
+    /// ACC_READ_EDGE (the ECP5 form's, the earliest), after that write. So
+    /// s ≥ t + R + 4, and the countdown reaches 0 at t + 1 + flush.
     pub fn flush_cycles(cfg: &ArrayConfig) -> usize {
-        cfg.rows + TAG_STAGES + ACC_WRITE_DELAY - 1
+        cfg.rows + TAG_STAGES + ACC_WRITE_EDGE - ACC_READ_EDGE_ECP5 - 1
+    }
+    /// The flush the generic form alone needs (its RAMs take a read an edge
+    /// later): one less corrupts the rust-hdl model's results (tested).
+    pub fn flush_minimum_generic(cfg: &ArrayConfig) -> usize {
+        cfg.rows + TAG_STAGES + ACC_WRITE_EDGE - ACC_READ_EDGE_GENERIC - 1
     }
 
     pub fn new(cfg: &ArrayConfig, locks: Interlocks) -> Self {
@@ -369,8 +379,8 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Control
         let (hold, flush, spacing) = match locks.below_minimum {
             None => (Self::hold_cycles(cfg), Self::flush_cycles(cfg), ACC_SPACING),
             Some(Wait::Hold) => (Self::hold_minimum(cfg).saturating_sub(1), Self::flush_cycles(cfg), ACC_SPACING),
-            Some(Wait::Flush) => (Self::hold_cycles(cfg), Self::flush_cycles(cfg) - 1, ACC_SPACING),
-            Some(Wait::Spacing) => (Self::hold_cycles(cfg), Self::flush_cycles(cfg), ACC_SPACING - 1),
+            Some(Wait::Flush) => (Self::hold_cycles(cfg), Self::flush_minimum_generic(cfg) - 1, ACC_SPACING),
+            Some(Wait::Spacing) => (Self::hold_cycles(cfg), Self::flush_cycles(cfg), ACC_SPACING_GENERIC - 1),
         };
         // Room for a row: used + NOB ≤ depth, tested on the next value of
         // `used` (= used + NOB·issue − taken) as a bound on `used` now.
@@ -412,10 +422,12 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Control
             cb_one: Default::default(),
             cb_acc: Default::default(),
             cb_count: Default::default(),
+            cb_gap: Default::default(),
             ld_valid: Default::default(),
             ld_tile: Default::default(),
             ld_count: Default::default(),
             ld_one: Default::default(),
+            ld_gap: Default::default(),
             ld_acc: Default::default(),
             ld_scale_left: Default::default(),
             ld_w_left: Default::default(),
@@ -429,6 +441,7 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Control
             bank_full: dffs(NB),
             bank_count: dffs(NB),
             bank_one: dffs(NB),
+            bank_gap: dffs(NB),
             bank_acc: dffs(NB),
             bank_accbank: dffs(NB),
             bank_wait: dffs(NB),
@@ -495,13 +508,13 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Control
             cur_accbank: Default::default(),
             cand_count: Default::default(),
             cand_one: Default::default(),
+            cand_gap: Default::default(),
             cand_acc: Default::default(),
             cand_accbank: Default::default(),
             cand_cur: Default::default(),
             cand_nxt: Default::default(),
             act_next: Default::default(),
             space_zero_next: Default::default(),
-            tile_gap: Default::default(),
             busy0: Default::default(),
             busy1: Default::default(),
             dr_start: Default::default(),
@@ -559,7 +572,7 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, cb_valid, cb_tile, cb_drain, cb_one, cb_acc, cb_count, ld_valid, ld_tile, ld_count, ld_one,
+            self, clock, cb_valid, cb_tile, cb_drain, cb_one, cb_acc, cb_count, cb_gap, ld_valid, ld_tile, ld_count, ld_one, ld_gap,
             ld_acc, ld_scale_left, ld_w_left, ld_w_done, ld_w_last, ld_group, ld_bank, acc_sel, s_ready_r,
             w_ready_r, run_active, run_left, run_last_tok, run_first, run_acc, run_accbank, run_bank, run_gap,
             run_gap_zero, space, x_ready_r, flush0, flush1, dp0, dp1, rdp0, rdp1, dcount0, dcount1, dr_bank,
@@ -569,6 +582,7 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
             self.bank_full[b].clock.next = self.clock.val();
             self.bank_count[b].clock.next = self.clock.val();
             self.bank_one[b].clock.next = self.clock.val();
+            self.bank_gap[b].clock.next = self.clock.val();
             self.bank_acc[b].clock.next = self.clock.val();
             self.bank_accbank[b].clock.next = self.clock.val();
             self.bank_wait[b].clock.next = self.clock.val();
@@ -576,6 +590,7 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
             self.bank_full[b].d.next = self.bank_full[b].q.val();
             self.bank_count[b].d.next = self.bank_count[b].q.val();
             self.bank_one[b].d.next = self.bank_one[b].q.val();
+            self.bank_gap[b].d.next = self.bank_gap[b].q.val();
             self.bank_acc[b].d.next = self.bank_acc[b].q.val();
             self.bank_accbank[b].d.next = self.bank_accbank[b].q.val();
             self.bank_wait[b].d.next = self.bank_wait[b].q.val();
@@ -610,6 +625,10 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
             self.cb_one.d.next = self.count.val() == self.one.val();
             self.cb_acc.d.next = self.cmd_data.val().get_bit(4);
             self.cb_count.d.next = self.count.val();
+            self.cb_gap.d.next = self.zero4.val();
+            if self.count.val() < self.spacing.val() {
+                self.cb_gap.d.next = self.spacing4.val() - self.count.val().get_bits::<4>(0);
+            }
         }
 
         // ---- Loader. Its readies are registers: s_ready_r and w_ready_r
@@ -709,6 +728,7 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
             self.cb_valid.d.next = false;
             self.ld_count.d.next = self.cb_count.q.val();
             self.ld_one.d.next = self.cb_one.q.val();
+            self.ld_gap.d.next = self.cb_gap.q.val();
             self.ld_acc.d.next = self.cb_acc.q.val();
             self.ld_group.d.next = self.group_first.val();
             if self.cb_tile.q.val() {
@@ -762,6 +782,7 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
                 self.bank_full[b].d.next = true;
                 self.bank_count[b].d.next = self.ld_count.q.val();
                 self.bank_one[b].d.next = self.ld_one.q.val();
+                self.bank_gap[b].d.next = self.ld_gap.q.val();
                 self.bank_acc[b].d.next = self.ld_acc.q.val();
                 self.bank_accbank[b].d.next = self.acc_sel.q.val();
                 self.bank_wait[b].d.next = false;
@@ -788,6 +809,7 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
         self.run_sel.next = self.run_oh.val();
         self.cand_count.next = self.zero.val();
         self.cand_one.next = false;
+        self.cand_gap.next = self.zero4.val();
         self.cand_acc.next = false;
         self.cand_accbank.next = false;
         self.cand_cur.next = false;
@@ -796,6 +818,7 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
             if self.run_bank.q.val().index() == b {
                 self.cand_count.next = self.bank_count[b].q.val();
                 self.cand_one.next = self.bank_one[b].q.val();
+                self.cand_gap.next = self.bank_gap[b].q.val();
                 self.cand_acc.next = self.bank_acc[b].q.val();
                 self.cand_accbank.next = self.bank_accbank[b].q.val();
                 self.cand_cur.next = self.bank_full[b].q.val()
@@ -822,15 +845,12 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
             self.cur_acc.next = self.run_acc.q.val();
             self.cur_accbank.next = self.run_accbank.q.val();
         }
-        // The wait after a tile of M tokens: its token i and the next tile's
-        // token i must be ACC_SPACING apart; the next tile's first token
-        // comes at least one cycle after this tile's last, and token i of a
-        // tile at least M − 1 − i cycles before its last, so a wait of
-        // ACC_SPACING − M cycles (none from M = ACC_SPACING on) suffices.
-        self.tile_gap.next = self.zero4.val();
-        if self.cur_left.val() < self.spacing.val() {
-            self.tile_gap.next = self.spacing4.val() - self.cur_left.val().get_bits::<4>(0);
-        }
+        // The wait after a tile of M tokens (decoded with its command): its
+        // token i and the next tile's token i must be ACC_SPACING apart; the
+        // next tile's first token comes at least one cycle after this tile's
+        // last, and token i of a tile at least M − 1 − i cycles before its
+        // last, so a wait of ACC_SPACING − M cycles (none from M =
+        // ACC_SPACING on) suffices.
         self.x_ready.next = self.x_ready_r.q.val();
         self.accept.next = self.x_ready_r.q.val() & self.x_valid.val();
         self.run_last.next = self.accept.val() & self.cur_last.val();
@@ -852,8 +872,8 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
             self.run_acc.d.next = self.cur_acc.val();
             self.run_accbank.d.next = self.cur_accbank.val();
             if self.cur_first.val() {
-                self.run_gap.d.next = self.tile_gap.val();
-                self.run_gap_zero.d.next = self.tile_gap.val() == self.zero4.val();
+                self.run_gap.d.next = self.cand_gap.val();
+                self.run_gap_zero.d.next = self.cand_gap.val() == self.zero4.val();
             }
             if self.cur_accbank.val() {
                 self.flush1.d.next = self.flush_cycles.val();
@@ -866,7 +886,7 @@ impl<const AD: usize, const NB: usize, const B: usize, const NOB: usize> Logic f
             self.run_bank.d.next = self.run_next.val();
             self.space.d.next = self.run_gap.q.val();
             if self.cur_first.val() {
-                self.space.d.next = self.tile_gap.val();
+                self.space.d.next = self.cand_gap.val();
             }
             for b in 0..NB {
                 if self.run_bank.q.val().index() == b {

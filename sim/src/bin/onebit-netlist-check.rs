@@ -2,8 +2,8 @@
 //! post-synthesis check (`onebit_sim::netlist_check::check_bitstream_netlist`;
 //! this binary only parses the arguments and prints). The board netlist a
 //! bitstream is made from (build/bitstream/<target>/netlist.v, described by
-//! netlist.json) runs random layers over its UART in Icarus against the
-//! reference. Writes its report into bench-results/netlist-check.json (one
+//! netlist.json) runs random layers over its UART against the reference, in
+//! Icarus (the iCE40's default) or Verilator (the ECP5's). Writes its report into bench-results/netlist-check.json (one
 //! entry per target) and exits 1 on any mismatch, error flag or stopped board.
 
 use onebit_sim::netlist_check::{check_bitstream_netlist, merge_json_entry, BitstreamCheck};
@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 const USAGE: &str = "onebit-netlist-check --target ice40|ecp5 [--dir build/bitstream] [--cases N] [--seed S] \
-[--max-k K] [--max-n N] [--max-m M] [--stall P] [--timeout-s T] [--json FILE | --no-json]";
+[--max-k K] [--max-n N] [--max-m M] [--stall P] [--timeout-s T] [--simulator icarus|verilator] [--json FILE | --no-json]";
 
 struct Args {
     target: String,
@@ -43,6 +43,7 @@ fn parse() -> Result<Args, String> {
             "--max-m" => c.max_m = Some(num("--max-m", val("--max-m")?)? as usize),
             "--stall" => c.stall = Some(val("--stall")?.parse().map_err(|e| format!("--stall: {e}"))?),
             "--timeout-s" => c.timeout = Some(Duration::from_secs(num("--timeout-s", val("--timeout-s")?)?)),
+            "--simulator" => c.simulator = Some(val("--simulator")?.parse()?),
             "--json" => a.json = Some(val("--json")?.into()),
             "--no-json" => a.json = None,
             "-h" | "--help" => {
@@ -67,7 +68,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    println!("== post-synthesis check of {} (Icarus, the family's cell models)", args.check.dir.join("netlist.v").display());
+    println!("== post-synthesis check of {} (the family's cell models)", args.check.dir.join("netlist.v").display());
     let r = match check_bitstream_netlist(&args.check) {
         Ok(r) => r,
         Err(e) => {
@@ -87,12 +88,13 @@ fn main() -> ExitCode {
     }
     let rep = &r.report;
     println!(
-        "{}: {} words, {} mismatches, {} cycles in {:.1} s of vvp ({:.0} cycles/s; compiled in {:.0} s), error LED lit {} cycles, {} frame errors",
+        "{}: {} words, {} mismatches, {} cycles in {:.1} s of {:?} ({:.0} cycles/s; compiled in {:.0} s), error LED lit {} cycles, {} frame errors",
         if r.passed { "PASS" } else { "FAIL" },
         rep.words,
         rep.mismatches,
         rep.cycles,
         rep.vvp_seconds,
+        rep.simulator,
         rep.cycles as f64 / rep.vvp_seconds.max(1e-9),
         rep.compile_seconds,
         rep.led_error_cycles,
